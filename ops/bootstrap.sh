@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine (Debian, Node 20+, local PostgreSQL and RabbitMQ packages) to run framelog:
+# installs ffmpeg if missing, makes sure PostgreSQL and RabbitMQ are up, and installs npm packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; then
+  echo "bootstrap: installing ffmpeg"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq ffmpeg >/dev/null
+fi
+
+bash ops/services-up.sh
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "bootstrap: npm ci"
+  npm ci --no-audit --no-fund
+fi

@@ -1,0 +1,45 @@
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLFormattedError } from 'graphql';
+import { ZodError } from 'zod';
+import { ErrorCode, FramelogError } from '../domain/errors.js';
+import { isConnectionError } from '../eventstore/pgErrors.js';
+import type { Logger } from '../logger.js';
+
+/** Codes Apollo itself assigns to client mistakes; they pass through unchanged. */
+const CLIENT_CODES = new Set(['GRAPHQL_PARSE_FAILED', 'GRAPHQL_VALIDATION_FAILED', 'BAD_USER_INPUT', 'BAD_REQUEST', 'PERSISTED_QUERY_NOT_FOUND', 'OPERATION_RESOLUTION_FAILURE']);
+
+/** The typed error an arbitrary failure stands for, as far as a client should know. */
+export function toFramelogError(error: unknown): FramelogError {
+  if (error instanceof FramelogError) return error;
+  if (error instanceof ZodError) {
+    return new FramelogError(ErrorCode.BAD_USER_INPUT, error.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; '));
+  }
+  if (isConnectionError(error)) {
+    return new FramelogError(ErrorCode.DATABASE_UNAVAILABLE, 'The database is unavailable; try again shortly.', { retryable: true, cause: error });
+  }
+  const status = (error as { status?: unknown } | null)?.status;
+  if (status === 413) {
+    return new FramelogError(ErrorCode.UPLOAD_TOO_LARGE, 'The file is larger than the upload limit.', { cause: error });
+  }
+  return new FramelogError(ErrorCode.INTERNAL, 'Internal server error.', { cause: error });
+}
+
+/** Maps every error once to a stable `extensions.code`; internal details never reach the client. */
+export function createFormatError(log: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const code = formatted.extensions?.code;
+    if (typeof code === 'string' && CLIENT_CODES.has(code)) return formatted;
+    const typed = toFramelogError(unwrapResolverError(error));
+    if (typed.code === ErrorCode.INTERNAL) log.error({ err: unwrapResolverError(error) }, 'internal error in resolver');
+    return {
+      message: typed.message,
+      ...(formatted.locations ? { locations: formatted.locations } : {}),
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: { code: typed.code, retryable: typed.retryable, ...publicDetails(typed) },
+    };
+  };
+}
+
+function publicDetails(error: FramelogError): Record<string, unknown> {
+  return error.code === ErrorCode.INTERNAL ? {} : error.details;
+}

@@ -1,0 +1,121 @@
+import { GraphQLScalarType, Kind } from 'graphql';
+import GraphQLUpload from 'graphql-upload/GraphQLUpload.mjs';
+import type { Resolvers } from '../../schema/generated/graphql.js';
+import { ErrorCode, FramelogError } from '../domain/errors.js';
+import { fold } from '../domain/video.js';
+import { readAll } from '../eventstore/readAll.js';
+import { readStream } from '../eventstore/readStream.js';
+import { listVideos, loadVideo } from '../eventstore/videos.js';
+import { retryVideo } from './commands/retryVideo.js';
+import { uploadVideo } from './commands/uploadVideo.js';
+import { decodeVideoCursor, encodeVideoCursor, parseFirst, parseId, parsePosition } from './input.js';
+
+const DateTime = new GraphQLScalarType<Date, string>({
+  name: 'DateTime',
+  description: 'An ISO-8601 timestamp in UTC.',
+  serialize: (value) => (value instanceof Date ? value : new Date(String(value))).toISOString(),
+  parseValue: (value) => parseDate(value),
+  parseLiteral: (ast) => parseDate(ast.kind === Kind.STRING ? ast.value : undefined),
+});
+
+function parseDate(value: unknown): Date {
+  const date = typeof value === 'string' ? new Date(value) : new Date(Number.NaN);
+  if (Number.isNaN(date.getTime())) throw new FramelogError(ErrorCode.BAD_USER_INPUT, 'DateTime must be an ISO-8601 string, e.g. 2026-01-31T12:00:00Z.');
+  return date;
+}
+
+const JSONScalar = new GraphQLScalarType({
+  name: 'JSON',
+  description: 'Any JSON value.',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+});
+
+const mediaUrl = (base: string, key: string) => `${base}/media/${key}`;
+
+export const resolvers: Resolvers = {
+  Upload: GraphQLUpload,
+  DateTime,
+  JSON: JSONScalar,
+
+  Query: {
+    async video(_parent, { id, asOf }, { deps }) {
+      const videoId = parseId(id);
+      if (!asOf) return loadVideo(deps.db, videoId);
+      if ((asOf.position == null) === (asOf.time == null)) {
+        throw new FramelogError(ErrorCode.BAD_USER_INPUT, 'asOf takes exactly one of position or time.');
+      }
+      const bound = asOf.position != null ? { toPosition: parsePosition(asOf.position, 'asOf.position') } : { toTime: asOf.time! };
+      return fold(await readStream(deps.db, videoId, bound));
+    },
+
+    async videos(_parent, { status, first, after }, { deps }) {
+      const limit = parseFirst(first, 20, 100);
+      const page = await listVideos(deps.db, {
+        ...(status ? { status } : {}),
+        ...(after ? { beforePosition: decodeVideoCursor(after) } : {}),
+        limit: limit + 1,
+      });
+      const nodes = page.slice(0, limit);
+      const last = nodes.at(-1);
+      return {
+        edges: nodes.map((node) => ({ cursor: encodeVideoCursor(node.createdPosition), node })),
+        pageInfo: { hasNextPage: page.length > limit, endCursor: last ? encodeVideoCursor(last.createdPosition) : null },
+      };
+    },
+
+    async events(_parent, { streamId, afterPosition, first, types }, { deps }) {
+      const limit = parseFirst(first, 100, 1_000);
+      const page = await readAll(deps.db, {
+        ...(streamId ? { streamId: parseId(streamId, 'streamId') } : {}),
+        ...(afterPosition ? { afterPosition: parsePosition(afterPosition, 'afterPosition') } : {}),
+        ...(types ? { types } : {}),
+        limit: limit + 1,
+      });
+      const nodes = page.slice(0, limit);
+      const last = nodes.at(-1);
+      return {
+        edges: nodes.map((node) => ({ cursor: node.position.toString(), node })),
+        pageInfo: { hasNextPage: page.length > limit, endCursor: last ? last.position.toString() : null },
+      };
+    },
+  },
+
+  Mutation: {
+    async uploadVideo(_parent, { file, title }, { deps, actor, correlationId }) {
+      const upload = await file;
+      return uploadVideo(deps, {
+        stream: upload.createReadStream(),
+        filename: upload.filename,
+        mimetype: upload.mimetype,
+        title: title ?? null,
+        actor,
+        correlationId,
+      });
+    },
+    async retryVideo(_parent, { id }, { deps, actor, correlationId }) {
+      return retryVideo(deps.db, { videoId: parseId(id), actor, correlationId });
+    },
+  },
+
+  Video: {
+    sizeBytes: (video) => video.sizeBytes,
+    lastError: (video) => video.lastError,
+    media: (video) => video.media,
+    renditions: (video) => video.renditions,
+    posterUrl: (video, _args, { deps }) => (video.poster ? mediaUrl(deps.mediaBaseUrl, video.poster.storageKey) : null),
+    // Live progress arrives with its own issue; until then there is none to report.
+    progress: () => null,
+    history: (video, _args, { deps }) => readStream(deps.db, video.id, { toPosition: video.lastPosition }),
+  },
+
+  Rendition: {
+    url: (rendition, _args, { deps }) => mediaUrl(deps.mediaBaseUrl, rendition.storageKey),
+  },
+
+  VideoEvent: {
+    position: (event) => event.position.toString(),
+    data: (event) => event.data,
+    metadata: (event) => event.metadata,
+  },
+};

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import { ErrorCode, FramelogError } from './domain/errors.js';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const msList = z
+  .string()
+  .regex(/^\d+(,\d+)*$/, 'a comma-separated list of milliseconds, e.g. 5000,30000,120000')
+  .transform((s) => s.split(',').map(Number));
+
+/**
+ * Every setting, with a default that works on a developer machine with the local services
+ * (DESIGN §9). Parsed once, in each process's main; everything else receives a Config.
+ */
+export const ConfigSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default('postgres://postgres@127.0.0.1:5432/framelog'),
+  AMQP_URL: z.url({ protocol: /^amqps?$/ }).default('amqp://guest:guest@127.0.0.1:5672'),
+  /** Prefix for every exchange and queue name (Rascal namespace); isolates test runs. */
+  AMQP_NAMESPACE: z.string().regex(/^[A-Za-z0-9_.-]*$/).default(''),
+  PORT: int(0, 65535).default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  MEDIA_ROOT: z.string().min(1).default('./data/media'),
+  WORKERS: int(0, 64).default(2),
+  MAX_UPLOAD_BYTES: int(1).default(2 * 1024 ** 3),
+  MAX_ATTEMPTS: int(1, 100).default(5),
+  /** Deliveries without any outcome (worker crashes) before a task fails with REDELIVERY_LIMIT. */
+  DELIVERY_LIMIT: int(1, 100).default(3),
+  RETRY_DELAYS_MS: msList.default([5_000, 30_000, 120_000]),
+  /** A transcode running longer is killed; must stay below BROKER_CONSUMER_TIMEOUT_SECONDS. */
+  JOB_TIMEOUT_SECONDS: int(1).default(1_200),
+  /** RabbitMQ's consumer_timeout (ops/rabbitmq.conf); a delivery unacked for longer is taken back. */
+  BROKER_CONSUMER_TIMEOUT_SECONDS: int(1).default(1_800),
+  SHUTDOWN_GRACE_SECONDS: int(0, 3_600).default(30),
+  FFMPEG_THREADS: int(0, 64).default(0),
+  /** Longer inputs are refused: a transcode must fit in JOB_TIMEOUT_SECONDS on the worker's cores. */
+  MAX_DURATION_SECONDS: int(1).default(600),
+  MAX_DIMENSION: int(16).default(8192),
+  MAX_STREAMS: int(1, 1_000).default(16),
+  PG_POOL_MAX: int(1, 1_000).default(10),
+  RELAY_BATCH_SIZE: int(1, 10_000).default(100),
+  RELAY_SWEEP_MS: int(10).default(1_000),
+  /** Run the outbox relay inside the API process (DESIGN §2). */
+  RELAY_IN_API: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+}).refine((c) => c.JOB_TIMEOUT_SECONDS + 60 <= c.BROKER_CONSUMER_TIMEOUT_SECONDS, {
+  // A job outliving consumer_timeout would have its channel closed and be redelivered mid-work.
+  message: 'must be at least 60 s below BROKER_CONSUMER_TIMEOUT_SECONDS (RabbitMQ consumer_timeout)',
+  path: ['JOB_TIMEOUT_SECONDS'],
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+/** Parses the environment; a bad value stops start-up with a message naming the setting. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input = Object.fromEntries(
+    Object.keys(ConfigSchema.shape).flatMap((key) => {
+      const value = env[key];
+      return value === undefined || value === '' ? [] : [[key, value]];
+    }),
+  );
+  const result = ConfigSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new FramelogError(ErrorCode.CONFIG_INVALID, `Invalid settings — ${problems.join('; ')}`, {
+      details: { problems },
+    });
+  }
+  return result.data;
+}

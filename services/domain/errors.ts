@@ -1,0 +1,101 @@
+/**
+ * Typed errors with stable codes. Codes are part of the API: clients match on them
+ * (GraphQL `extensions.code`, event data `code`), so never rename one.
+ */
+export const ErrorCode = {
+  // event log
+  CONCURRENCY_CONFLICT: 'CONCURRENCY_CONFLICT',
+  DUPLICATE_OUTCOME: 'DUPLICATE_OUTCOME',
+  ILLEGAL_TRANSITION: 'ILLEGAL_TRANSITION',
+  INVALID_EVENT: 'INVALID_EVENT',
+  VIDEO_NOT_FOUND: 'VIDEO_NOT_FOUND',
+  RETRY_NOT_ALLOWED: 'RETRY_NOT_ALLOWED',
+  // client input
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  UPLOAD_TOO_LARGE: 'UPLOAD_TOO_LARGE',
+  UPLOAD_EMPTY: 'UPLOAD_EMPTY',
+  UPLOAD_FAILED: 'UPLOAD_FAILED',
+  // media
+  NOT_A_VIDEO: 'NOT_A_VIDEO',
+  UNSUPPORTED_FORMAT: 'UNSUPPORTED_FORMAT',
+  NO_VIDEO_STREAM: 'NO_VIDEO_STREAM',
+  MEDIA_CORRUPT: 'MEDIA_CORRUPT',
+  DURATION_LIMIT: 'DURATION_LIMIT',
+  DIMENSION_LIMIT: 'DIMENSION_LIMIT',
+  TOO_MANY_STREAMS: 'TOO_MANY_STREAMS',
+  TRANSCODE_FAILED: 'TRANSCODE_FAILED',
+  JOB_TIMEOUT: 'JOB_TIMEOUT',
+  SOURCE_MISSING: 'SOURCE_MISSING',
+  // messaging
+  INVALID_MESSAGE: 'INVALID_MESSAGE',
+  REDELIVERY_LIMIT: 'REDELIVERY_LIMIT',
+  MAX_ATTEMPTS: 'MAX_ATTEMPTS',
+  // infrastructure
+  DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
+  BROKER_UNAVAILABLE: 'BROKER_UNAVAILABLE',
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  INTERNAL: 'INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export interface FramelogErrorOptions {
+  /** Whether trying the same work again may succeed (drives worker retries). */
+  retryable?: boolean;
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+export class FramelogError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  readonly details: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, options: FramelogErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.retryable = options.retryable ?? false;
+    this.details = options.details ?? {};
+  }
+}
+
+/** An append stated a version the stream no longer has: reload and decide again. */
+export class ConcurrencyError extends FramelogError {
+  constructor(
+    readonly streamId: string,
+    readonly expectedVersion: number,
+    options: FramelogErrorOptions = {},
+  ) {
+    super(
+      ErrorCode.CONCURRENCY_CONFLICT,
+      `Stream ${streamId} is no longer at version ${expectedVersion}; reload it and try again.`,
+      { ...options, retryable: true, details: { streamId, expectedVersion } },
+    );
+  }
+}
+
+/** The database refused a second terminal event for one task. */
+export class DuplicateOutcomeError extends FramelogError {
+  constructor(readonly streamId: string, readonly taskId: string, options: FramelogErrorOptions = {}) {
+    super(ErrorCode.DUPLICATE_OUTCOME, `Task ${taskId} of video ${streamId} already has an outcome.`, {
+      ...options,
+      details: { streamId, taskId },
+    });
+  }
+}
+
+export class IllegalTransitionError extends FramelogError {
+  constructor(readonly status: string | null, readonly eventType: string, reason: string) {
+    super(ErrorCode.ILLEGAL_TRANSITION, `${eventType} cannot follow status ${status ?? '(new stream)'}: ${reason}`, {
+      details: { status, eventType },
+    });
+  }
+}
+
+export class NotFoundError extends FramelogError {
+  constructor(readonly videoId: string) {
+    super(ErrorCode.VIDEO_NOT_FOUND, `No video with id ${videoId}.`, { details: { videoId } });
+  }
+}
+
+export const isFramelogError = (error: unknown): error is FramelogError => error instanceof FramelogError;

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+
+/**
+ * The events of a video stream (DESIGN §3). Their names and data fields are a contract read by
+ * outside tools: add optional fields freely, never rename or remove one.
+ */
+
+export const MediaInfoSchema = z.object({
+  durationSeconds: z.number().nonnegative(),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  videoCodec: z.string().min(1),
+  audioCodec: z.string().nullable(),
+  frameRate: z.number().positive().nullable(),
+  /** Clockwise display rotation in degrees (0, 90, 180, 270). */
+  rotation: z.number().int(),
+  formatName: z.string().optional(),
+});
+export type MediaInfo = z.infer<typeof MediaInfoSchema>;
+
+export const RenditionSchema = z.object({
+  label: z.string().min(1),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  sizeBytes: z.number().int().nonnegative(),
+  storageKey: z.string().min(1),
+});
+export type Rendition = z.infer<typeof RenditionSchema>;
+
+export const PosterSchema = z.object({
+  storageKey: z.string().min(1),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+});
+export type Poster = z.infer<typeof PosterSchema>;
+
+const taskId = z.uuid();
+const attempt = z.number().int().positive();
+
+export const VideoUploadedData = z.object({
+  /** The task this upload starts; its message carries the same id. */
+  taskId,
+  title: z.string().nullable(),
+  originalFilename: z.string(),
+  contentType: z.string(),
+  sizeBytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  storageKey: z.string().min(1),
+});
+
+export const ProcessingStartedData = z.object({ taskId, attempt, workerId: z.string().min(1) });
+
+export const VideoProcessedData = z.object({
+  taskId,
+  attempt,
+  media: MediaInfoSchema,
+  renditions: z.array(RenditionSchema),
+  poster: PosterSchema.nullable(),
+  elapsedMs: z.number().nonnegative(),
+});
+
+export const ProcessingFailedData = z.object({
+  taskId,
+  attempt,
+  code: z.string().min(1),
+  message: z.string(),
+  retryable: z.boolean(),
+  nextAttemptAt: z.iso.datetime({ offset: true }).nullable().optional(),
+});
+
+export const VideoFailedData = z.object({
+  taskId,
+  attempts: z.number().int().nonnegative(),
+  code: z.string().min(1),
+  message: z.string(),
+});
+
+export const RetryRequestedData = z.object({
+  taskId,
+  requestedBy: z.string().min(1),
+  reason: z.string().nullable(),
+});
+
+export const eventDataSchemas = {
+  VideoUploaded: VideoUploadedData,
+  ProcessingStarted: ProcessingStartedData,
+  VideoProcessed: VideoProcessedData,
+  ProcessingFailed: ProcessingFailedData,
+  VideoFailed: VideoFailedData,
+  RetryRequested: RetryRequestedData,
+} as const;
+
+export type EventType = keyof typeof eventDataSchemas;
+export const EVENT_TYPES = Object.keys(eventDataSchemas) as EventType[];
+/** Events that end a task; the database allows one of them per (stream, taskId). */
+export const TERMINAL_EVENT_TYPES = ['VideoProcessed', 'VideoFailed'] as const satisfies readonly EventType[];
+
+/** A video event as the domain sees it: a discriminated union checked exhaustively by `evolve`. */
+export type VideoEvent = {
+  [K in EventType]: { type: K; data: z.infer<(typeof eventDataSchemas)[K]> };
+}[EventType];
+export type EventOf<K extends EventType> = Extract<VideoEvent, { type: K }>;
+
+export const EventMetadataSchema = z.object({
+  correlationId: z.uuid(),
+  /** The event id of the event (or the message) that caused this one. */
+  causationId: z.uuid().nullable().optional(),
+  taskId: z.uuid().nullable().optional(),
+  actor: z.string().min(1),
+  workerId: z.string().nullable().optional(),
+  attempt: z.number().int().nullable().optional(),
+  traceparent: z.string().nullable().optional(),
+});
+export type EventMetadata = z.infer<typeof EventMetadataSchema>;
+
+/** Where and when an event stands in the log. */
+export interface EventEnvelope {
+  readonly position: bigint;
+  readonly streamId: string;
+  readonly version: number;
+  readonly eventId: string;
+  readonly metadata: EventMetadata;
+  readonly recordedAt: Date;
+  /** sha256 (hex) chained to the previous event of the stream, computed by the database. */
+  readonly hash: string;
+}
+
+/** An event as it stands in the log (distributes over the union, so `type` still narrows `data`). */
+export type RecordedEvent<E extends VideoEvent = VideoEvent> = E extends VideoEvent ? EventEnvelope & E : never;
+
+/** Parses an event read from storage or built by code; throws a ZodError naming the bad field. */
+export function parseEvent(type: string, data: unknown): VideoEvent {
+  if (!(type in eventDataSchemas)) throw new Error(`Unknown event type ${JSON.stringify(type)}`);
+  const schema = eventDataSchemas[type as EventType];
+  return { type, data: schema.parse(data) } as VideoEvent;
+}
+
+export function taskIdOf(event: VideoEvent): string {
+  return event.data.taskId;
+}

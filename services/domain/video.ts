@@ -1,0 +1,168 @@
+import { IllegalTransitionError } from './errors.js';
+import type { MediaInfo, Poster, RecordedEvent, Rendition, VideoEvent } from './events.js';
+
+export const VideoStatus = {
+  QUEUED: 'QUEUED',
+  PROCESSING: 'PROCESSING',
+  RETRYING: 'RETRYING',
+  PROCESSED: 'PROCESSED',
+  FAILED: 'FAILED',
+} as const;
+export type VideoStatus = (typeof VideoStatus)[keyof typeof VideoStatus];
+export const VIDEO_STATUSES = Object.values(VideoStatus);
+
+export interface LastError {
+  code: string;
+  message: string;
+  retryable: boolean;
+  attempt: number;
+}
+
+/** A video folded from its stream. The `videos` projection stores exactly this, one row per video. */
+export interface VideoState {
+  id: string;
+  status: VideoStatus;
+  title: string | null;
+  originalFilename: string;
+  contentType: string;
+  sizeBytes: number;
+  sha256: string;
+  storageKey: string;
+  /** The task now in charge of this video (from VideoUploaded or the latest RetryRequested). */
+  currentTaskId: string;
+  /** Attempts started for the current task. */
+  attempts: number;
+  /** ProcessingStarted events of the current task with no outcome after them: crashed deliveries. */
+  unfinishedStarts: number;
+  lastError: LastError | null;
+  media: MediaInfo | null;
+  renditions: Rendition[];
+  poster: Poster | null;
+  uploadedAt: Date;
+  updatedAt: Date;
+  version: number;
+  /** Log position of VideoUploaded: the stable cursor for listing videos. */
+  createdPosition: bigint;
+  lastPosition: bigint;
+}
+
+export const isTerminal = (status: VideoStatus): boolean =>
+  status === VideoStatus.PROCESSED || status === VideoStatus.FAILED;
+
+/** Only a FAILED video may be redriven (DESIGN §3, RetryRequested). */
+export const canRetry = (state: VideoState): boolean => state.status === VideoStatus.FAILED;
+
+type Recorded = Pick<RecordedEvent, 'streamId' | 'version' | 'recordedAt' | 'position'> & VideoEvent;
+
+/**
+ * The one place that knows how an event changes a video. Pure: the inline projection, the rebuild,
+ * `asOf` and the audit all fold with it, so they cannot disagree.
+ */
+export function evolve(state: VideoState | null, event: Recorded): VideoState {
+  const illegal = (reason: string) => new IllegalTransitionError(state?.status ?? null, event.type, reason);
+  if (event.type === 'VideoUploaded') {
+    if (state !== null) throw illegal('the video already exists');
+    if (event.version !== 1) throw illegal('VideoUploaded must be the first event of its stream');
+    return {
+      id: event.streamId,
+      status: VideoStatus.QUEUED,
+      title: event.data.title,
+      originalFilename: event.data.originalFilename,
+      contentType: event.data.contentType,
+      sizeBytes: event.data.sizeBytes,
+      sha256: event.data.sha256,
+      storageKey: event.data.storageKey,
+      currentTaskId: event.data.taskId,
+      attempts: 0,
+      unfinishedStarts: 0,
+      lastError: null,
+      media: null,
+      renditions: [],
+      poster: null,
+      uploadedAt: event.recordedAt,
+      updatedAt: event.recordedAt,
+      version: 1,
+      createdPosition: event.position,
+      lastPosition: event.position,
+    };
+  }
+  if (state === null) throw illegal('the stream has no VideoUploaded');
+  if (event.version !== state.version + 1) throw illegal(`version ${event.version} does not follow ${state.version}`);
+  const base = { ...state, version: event.version, updatedAt: event.recordedAt, lastPosition: event.position };
+  const requireTask = () => {
+    if (event.data.taskId !== state.currentTaskId) {
+      throw illegal(`task ${event.data.taskId} is not the current task ${state.currentTaskId}`);
+    }
+  };
+
+  switch (event.type) {
+    case 'ProcessingStarted':
+      requireTask();
+      if (isTerminal(state.status)) throw illegal('the task already has an outcome');
+      return {
+        ...base,
+        status: VideoStatus.PROCESSING,
+        attempts: Math.max(state.attempts, event.data.attempt),
+        unfinishedStarts: state.unfinishedStarts + 1,
+      };
+    case 'VideoProcessed':
+      requireTask();
+      if (state.status !== VideoStatus.PROCESSING) throw illegal('processing has not started');
+      return {
+        ...base,
+        status: VideoStatus.PROCESSED,
+        unfinishedStarts: 0,
+        lastError: null,
+        media: event.data.media,
+        renditions: event.data.renditions,
+        poster: event.data.poster,
+      };
+    case 'ProcessingFailed':
+      requireTask();
+      if (state.status !== VideoStatus.PROCESSING) throw illegal('processing has not started');
+      return {
+        ...base,
+        status: VideoStatus.RETRYING,
+        unfinishedStarts: 0,
+        lastError: {
+          code: event.data.code,
+          message: event.data.message,
+          retryable: event.data.retryable,
+          attempt: event.data.attempt,
+        },
+      };
+    case 'VideoFailed':
+      requireTask();
+      if (isTerminal(state.status)) throw illegal('the task already has an outcome');
+      return {
+        ...base,
+        status: VideoStatus.FAILED,
+        attempts: Math.max(state.attempts, event.data.attempts),
+        unfinishedStarts: 0,
+        lastError: {
+          code: event.data.code,
+          message: event.data.message,
+          retryable: false,
+          attempt: event.data.attempts,
+        },
+      };
+    case 'RetryRequested':
+      if (!canRetry(state)) throw illegal('only a FAILED video can be retried');
+      if (event.data.taskId === state.currentTaskId) throw illegal('a retry needs a new task id');
+      return {
+        ...base,
+        status: VideoStatus.QUEUED,
+        currentTaskId: event.data.taskId,
+        attempts: 0,
+        unfinishedStarts: 0,
+        lastError: null,
+      };
+  }
+}
+
+/** Folds a whole stream (or a prefix of it, for `asOf`). */
+export function fold(events: Iterable<Recorded>, initial: VideoState | null = null): VideoState | null {
+  let state = initial;
+  for (const event of events) state = evolve(state, event);
+  return state;
+}

@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { ConcurrencyError, DuplicateOutcomeError, ErrorCode, FramelogError } from '../domain/errors.js';
+import { EventMetadataSchema, TERMINAL_EVENT_TYPES, eventDataSchemas, type EventMetadata, type RecordedEvent, type VideoEvent } from '../domain/events.js';
+import { evolve, type VideoState } from '../domain/video.js';
+import type { Db } from './db.js';
+import { SqlState, isPgError } from './pgErrors.js';
+import { videoStateToRow } from './projection.js';
+import { toRecordedEvent } from './readStream.js';
+
+export interface NewEvent {
+  event: VideoEvent;
+  metadata: EventMetadata;
+  /** Defaults to a fresh uuid; pass one to make a retried append idempotent. */
+  eventId?: string;
+}
+
+/** A message to publish once the append commits (transactional outbox, DESIGN §2). */
+export interface OutboxMessage {
+  /** The message id; also the outbox row's primary key. */
+  id: string;
+  routingKey: string;
+  payload: unknown;
+  headers: Record<string, unknown>;
+}
+
+export interface AppendRequest {
+  streamId: string;
+  /** The stream's version before this append (0 for a new stream); a mismatch is a ConcurrencyError. */
+  expectedVersion: number;
+  /** The state at `expectedVersion` (null for a new stream); the projection is evolved from it. */
+  state: VideoState | null;
+  events: readonly NewEvent[];
+  /** Written in the same transaction; published later by the relay. */
+  outbox?: OutboxMessage;
+}
+
+export interface AppendResult {
+  events: RecordedEvent[];
+  state: VideoState;
+}
+
+const CONSTRAINT_VERSION = 'events_stream_version_key';
+const CONSTRAINT_OUTCOME = 'events_one_outcome_per_task';
+
+/**
+ * Appends events to a stream in one transaction: the events (hash-chained by the database), the
+ * `videos` projection row evolved from them, and the outbox row, if any. Either all of it commits or
+ * none does.
+ */
+export async function appendToStream(db: Db, request: AppendRequest): Promise<AppendResult> {
+  const { streamId, expectedVersion, state, events } = request;
+  if (events.length === 0) throw new FramelogError(ErrorCode.INVALID_EVENT, 'An append needs at least one event.');
+  if ((state?.version ?? 0) !== expectedVersion) throw new ConcurrencyError(streamId, expectedVersion);
+
+  // Validate before touching the database: bad data or an illegal transition changes nothing.
+  const validated = events.map(({ event, metadata, eventId }) => ({
+    eventId: eventId ?? randomUUID(),
+    type: event.type,
+    data: eventDataSchemas[event.type].parse(event.data),
+    metadata: EventMetadataSchema.parse(metadata),
+  }));
+  let provisional = state;
+  validated.forEach((e, i) => {
+    provisional = evolve(provisional, {
+      ...({ type: e.type, data: e.data } as VideoEvent),
+      streamId,
+      version: expectedVersion + i + 1,
+      recordedAt: new Date(),
+      position: 0n,
+    });
+  });
+
+  try {
+    return await db.transaction().execute(async (trx) => {
+      const insertEvents = trx.insertInto('events').values(
+        validated.map((e, i) => ({
+          stream_id: streamId,
+          version: expectedVersion + i + 1,
+          event_id: e.eventId,
+          type: e.type,
+          data: JSON.stringify(e.data),
+          metadata: JSON.stringify(e.metadata),
+        })),
+      );
+      const outbox = request.outbox;
+      // Event rows and the outbox row in one statement: a CTE costs what one insert costs (DESIGN §7).
+      const rows = outbox
+        ? await trx
+            .with('ev', () => insertEvents.returningAll())
+            .with('ob', (qb) =>
+              qb
+                .insertInto('outbox')
+                .columns(['id', 'stream_id', 'event_position', 'routing_key', 'payload', 'headers'])
+                .expression((eb) =>
+                  eb
+                    .selectFrom('ev')
+                    .select([
+                      sql<string>`${outbox.id}::uuid`.as('id'),
+                      'ev.stream_id',
+                      sql<string>`max(ev.position)`.as('event_position'),
+                      sql<string>`${outbox.routingKey}`.as('routing_key'),
+                      sql<string>`${JSON.stringify(outbox.payload)}::jsonb`.as('payload'),
+                      sql<string>`${JSON.stringify(outbox.headers)}::jsonb`.as('headers'),
+                    ])
+                    .groupBy('ev.stream_id'),
+                ),
+            )
+            .selectFrom('ev')
+            .selectAll()
+            .orderBy('position')
+            .execute()
+        : await insertEvents.returningAll().execute();
+
+      const recorded = rows.map(toRecordedEvent).sort((a, b) => a.version - b.version);
+      let next = state;
+      for (const event of recorded) next = evolve(next, event);
+      if (next === null) throw new Error('unreachable: an append always yields a state');
+      const { id: _id, ...columns } = videoStateToRow(next);
+      await trx
+        .insertInto('videos')
+        .values({ id: next.id, ...columns })
+        .onConflict((oc) => oc.column('id').doUpdateSet(columns))
+        .execute();
+      return { events: recorded, state: next };
+    });
+  } catch (error) {
+    const terminal = validated.find((e) => isTerminalEventType(e.type));
+    throw translateAppendError(error, streamId, expectedVersion, terminal?.data);
+  }
+}
+
+const isTerminalEventType = (type: string): boolean => (TERMINAL_EVENT_TYPES as readonly string[]).includes(type);
+
+function translateAppendError(error: unknown, streamId: string, expectedVersion: number, data: unknown): unknown {
+  if (!isPgError(error)) return error;
+  if (error.code === SqlState.STREAM_VERSION_GAP) return new ConcurrencyError(streamId, expectedVersion, { cause: error });
+  if (error.code === SqlState.UNIQUE_VIOLATION) {
+    if (error.constraint === CONSTRAINT_OUTCOME) {
+      const taskId = (data as { taskId?: string } | undefined)?.taskId ?? 'unknown';
+      return new DuplicateOutcomeError(streamId, taskId, { cause: error });
+    }
+    if (error.constraint === CONSTRAINT_VERSION) return new ConcurrencyError(streamId, expectedVersion, { cause: error });
+  }
+  return error;
+}

@@ -1,0 +1,32 @@
+import type { EventMetadata, RecordedEvent, VideoEvent } from '../domain/events.js';
+import type { Db } from './db.js';
+import type { EventRow } from './schema.js';
+
+export function toRecordedEvent(row: EventRow): RecordedEvent {
+  return {
+    position: BigInt(row.position),
+    streamId: row.stream_id,
+    version: row.version,
+    eventId: row.event_id,
+    ...({ type: row.type, data: row.data } as VideoEvent),
+    metadata: row.metadata as EventMetadata,
+    recordedAt: row.recorded_at,
+    hash: row.hash.toString('hex'),
+  };
+}
+
+export interface StreamBound {
+  /** Last global position to include. */
+  toPosition?: bigint;
+  /** Last recording time to include. */
+  toTime?: Date;
+}
+
+/** The events of one stream in version order, optionally only up to a position or time (`asOf`). */
+export async function readStream(db: Db, streamId: string, bound: StreamBound = {}): Promise<RecordedEvent[]> {
+  let query = db.selectFrom('events').selectAll().where('stream_id', '=', streamId);
+  if (bound.toPosition !== undefined) query = query.where('position', '<=', bound.toPosition.toString());
+  if (bound.toTime !== undefined) query = query.where('recorded_at', '<=', bound.toTime);
+  const rows = await query.orderBy('version').execute();
+  return rows.map(toRecordedEvent);
+}

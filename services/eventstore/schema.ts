@@ -1,0 +1,68 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/** Row types of the database, kept apart from the domain types they are mapped to. */
+
+type Json = unknown;
+/** jsonb goes in as a JSON string (pg would send arrays as PostgreSQL arrays) and comes out parsed. */
+type JsonColumn<T = Json> = ColumnType<T, string, string>;
+type BigintColumn = ColumnType<string, bigint | string | number, bigint | string | number>;
+
+export interface EventsTable {
+  position: ColumnType<string, never, never>;
+  stream_id: string;
+  version: number;
+  event_id: string;
+  type: string;
+  data: JsonColumn;
+  metadata: JsonColumn;
+  recorded_at: ColumnType<Date, never, never>;
+  prev_hash: ColumnType<Buffer, never, never>;
+  hash: ColumnType<Buffer, never, never>;
+}
+
+export interface OutboxTable {
+  id: string;
+  stream_id: string;
+  event_position: BigintColumn;
+  routing_key: string;
+  payload: JsonColumn;
+  headers: JsonColumn<Record<string, unknown>>;
+  created_at: Generated<Date>;
+  available_at: ColumnType<Date, Date | undefined, Date>;
+  attempts: Generated<number>;
+  last_error: string | null;
+}
+
+export interface VideosTable {
+  id: string;
+  status: string;
+  title: string | null;
+  original_filename: string;
+  content_type: string;
+  size_bytes: BigintColumn;
+  sha256: string;
+  storage_key: string;
+  current_task_id: string;
+  attempts: number;
+  unfinished_starts: number;
+  last_error: JsonColumn | null;
+  media: JsonColumn | null;
+  renditions: JsonColumn;
+  poster: JsonColumn | null;
+  uploaded_at: Date;
+  updated_at: Date;
+  version: number;
+  created_position: BigintColumn;
+  last_position: BigintColumn;
+}
+
+export interface Database {
+  events: EventsTable;
+  outbox: OutboxTable;
+  videos: VideosTable;
+}
+
+export type EventRow = Selectable<EventsTable>;
+export type OutboxRow = Selectable<OutboxTable>;
+export type NewOutboxRow = Insertable<OutboxTable>;
+export type VideoRow = Selectable<VideosTable>;

@@ -1,0 +1,141 @@
+import ffmpeg from 'fluent-ffmpeg';
+import { ErrorCode, FramelogError } from '../domain/errors.js';
+import { abortError } from './abort.js';
+import { fileUrl, SAFE_INPUT_OPTIONS } from './inputPolicy.js';
+
+/**
+ * The one place that runs ffmpeg (through fluent-ffmpeg, which is archived upstream: replacing this file
+ * replaces it). Callers describe a run; this turns timeouts, aborts and failures into typed errors and
+ * only settles once the ffmpeg process has exited, so callers may clean up its files right after.
+ */
+
+export interface FfmpegOutput {
+  /** Absolute local path the output is written to. */
+  path: string;
+  /** Output options, one argument per element (fluent-ffmpeg splits elements that contain one space). */
+  options: string[];
+}
+
+export interface FfmpegRun {
+  /** Absolute local path of the (untrusted) input. */
+  input: string;
+  /** Extra input options such as `-ss`; the safety options of inputPolicy.ts are always added. */
+  inputOptions?: string[];
+  complexFilter?: string;
+  outputs: FfmpegOutput[];
+  /** Wall-clock limit; past it ffmpeg is SIGKILLed and the run fails with JOB_TIMEOUT (retryable). */
+  timeoutMs: number;
+  /** Aborting SIGKILLs ffmpeg and fails the run with an error named 'AbortError'. */
+  signal?: AbortSignal;
+  /** Length of the media being written, to turn ffmpeg's time mark into a percentage. */
+  durationSeconds?: number;
+  onProgress?: (percent: number) => void;
+}
+
+export async function runFfmpeg(run: FfmpegRun): Promise<{ stderr: string }> {
+  const { signal } = run;
+  if (signal?.aborted) throw abortError(signal);
+  if (run.outputs.length === 0) throw new Error('runFfmpeg needs at least one output');
+
+  const command = ffmpeg({ stdoutLines: 200 })
+    .input(fileUrl(run.input))
+    // Global options ride along with the input ones. `-y`: fluent-ffmpeg adds it only for targets it
+    // recognises as files, and our `file:` URLs are not among them; outputs are our own temp names.
+    .inputOptions(['-nostdin', '-hide_banner', '-y', ...SAFE_INPUT_OPTIONS, ...(run.inputOptions ?? [])]);
+  if (run.complexFilter !== undefined) command.complexFilter(run.complexFilter);
+  for (const output of run.outputs) command.output(fileUrl(output.path)).outputOptions(output.options);
+
+  return new Promise((resolve, reject) => {
+    let stopReason: 'timeout' | 'abort' | null = null;
+    let started = false;
+    let lastPercent = -1;
+
+    const stop = (reason: 'timeout' | 'abort'): void => {
+      if (stopReason !== null) return;
+      stopReason = reason;
+      // Before 'start' there is no process yet (fluent-ffmpeg is still checking capabilities);
+      // the 'start' handler kills it as soon as it exists.
+      if (started) command.kill('SIGKILL');
+    };
+    const onAbort = (): void => stop('abort');
+    const timer = setTimeout(() => stop('timeout'), run.timeoutMs);
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    // A stop requested before the outcome wins even if ffmpeg managed to finish: the caller has given up.
+    const stoppedError = (): Error =>
+      stopReason === 'abort'
+        ? abortError(signal)
+        : new FramelogError(ErrorCode.JOB_TIMEOUT, `ffmpeg did not finish within ${run.timeoutMs} ms.`, {
+            retryable: true,
+            details: { timeoutMs: run.timeoutMs },
+          });
+    const settle = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+
+    command
+      .on('start', () => {
+        started = true;
+        if (stopReason !== null) command.kill('SIGKILL');
+      })
+      .on('progress', (progress: { timemark?: string; percent?: number }) => {
+        if (!run.onProgress || stopReason !== null) return;
+        const percent = progressPercent(progress, run.durationSeconds);
+        // Monotonic and at most one call per whole percent: listeners usually publish it.
+        if (percent !== null && Math.floor(percent) > lastPercent) {
+          lastPercent = Math.floor(percent);
+          run.onProgress(percent);
+        }
+      })
+      .on('end', (_stdout: string | null, stderr: string | null) => {
+        settle();
+        if (stopReason !== null) reject(stoppedError());
+        else resolve({ stderr: stderr ?? '' });
+      })
+      .on('error', (error: Error, _stdout: string | null, stderr: string | null) => {
+        settle();
+        reject(stopReason !== null ? stoppedError() : ffmpegFailed(error, stderr ?? ''));
+      });
+    try {
+      command.run();
+    } catch (error) {
+      // fluent-ffmpeg throws synchronously for an invalid command (no process was started).
+      settle();
+      reject(ffmpegFailed(error instanceof Error ? error : new Error(String(error)), ''));
+    }
+  });
+}
+
+/** ffmpeg's wording when the input, not the machine, is the problem: retrying cannot help. */
+const CORRUPT_INPUT =
+  /Invalid data found when processing input|moov atom not found|Format not on whitelist|Protocol not on whitelist|corrupt (decoded frame|input packet)|Packet corrupt|could not find codec parameters/i;
+
+function ffmpegFailed(error: Error, stderr: string): FramelogError {
+  const text = `${error.message}\n${stderr}`;
+  const corrupt = CORRUPT_INPUT.test(text);
+  return new FramelogError(
+    ErrorCode.TRANSCODE_FAILED,
+    corrupt
+      ? 'ffmpeg could not decode the video; the file is damaged or not supported.'
+      : `ffmpeg failed: ${error.message.split('\n')[0] ?? 'unknown error'}`,
+    { retryable: !corrupt, details: { stderr: stderr.slice(-2000) }, cause: error },
+  );
+}
+
+function progressPercent(progress: { timemark?: string; percent?: number }, durationSeconds?: number): number | null {
+  const seconds = parseTimemark(progress.timemark);
+  if (durationSeconds !== undefined && durationSeconds > 0 && seconds !== null) {
+    return Math.min(100, Math.max(0, (seconds / durationSeconds) * 100));
+  }
+  return typeof progress.percent === 'number' && Number.isFinite(progress.percent)
+    ? Math.min(100, Math.max(0, progress.percent))
+    : null;
+}
+
+/** "01:02:03.45" → 3723.45; null for "N/A" and negative marks ffmpeg prints at the start. */
+export function parseTimemark(timemark: string | undefined): number | null {
+  const match = /^(\d+):(\d{2}):(\d{2}(?:\.\d+)?)$/.exec(timemark ?? '');
+  if (!match) return null;
+  return Number(match[1]) * 3600 + Number(match[2]) * 60 + Number(match[3]);
+}

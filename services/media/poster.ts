@@ -1,0 +1,83 @@
+import { rm, stat } from 'node:fs/promises';
+import type { Poster } from '../domain/events.js';
+import { runFfmpeg } from './ffmpeg.js';
+import { posterKey } from './keys.js';
+import type { RenditionPlan } from './ladder.js';
+import type { ProbedMedia } from './probe.js';
+import type { MediaStorage } from './storage.js';
+
+export interface PosterInput {
+  storage: MediaStorage;
+  videoId: string;
+  sourcePath: string;
+  media: Pick<ProbedMedia, 'durationSeconds' | 'videoStreamIndex'>;
+  /** Display size of the poster (ladder.posterSize); both sides even. */
+  size: Pick<RenditionPlan, 'width' | 'height'>;
+}
+
+export interface PosterOptions {
+  timeoutMs: number;
+  threads: number;
+  signal?: AbortSignal;
+}
+
+/** Where the poster frame is taken: far enough in to skip black intros and fades. */
+export const POSTER_POSITION = 0.1;
+
+/**
+ * Writes one JPEG poster from ~10% into the video to a temp name, then renames it to the poster key.
+ * Returns null when the video has no decodable frame to show (ffmpeg succeeds but writes nothing even
+ * from the very start); timeouts, aborts and ffmpeg failures throw like transcodeRenditions.
+ */
+export async function extractPoster(input: PosterInput, options: PosterOptions): Promise<Poster | null> {
+  const { storage, videoId, size } = input;
+  const key = posterKey(videoId);
+  const tempPath = await storage.tempPathFor(key);
+  const deadline = Date.now() + options.timeoutMs;
+  try {
+    // Seeking past the last frame (very short clips, wrong header durations) yields no image; retry at 0.
+    for (const seconds of [input.media.durationSeconds * POSTER_POSITION, 0]) {
+      await runFfmpeg({
+        input: input.sourcePath,
+        // Input seeking: jumps to the nearest keyframe before decoding instead of decoding from the start.
+        inputOptions: seconds > 0 ? ['-ss', seconds.toFixed(3)] : [],
+        outputs: [
+          {
+            path: tempPath,
+            options: [
+              '-map', `0:${input.media.videoStreamIndex}`,
+              '-frames:v', '1',
+              '-vf', `scale=${size.width}:${size.height},setsar=1`,
+              // 4:2:0 full-range JPEG: what every decoder expects, whatever the source's chroma layout.
+              '-c:v', 'mjpeg', '-pix_fmt', 'yuvj420p', '-q:v', '3',
+              '-threads', String(options.threads),
+              '-map_metadata', '-1',
+              // A single image at a fixed name (the temp name has no %d pattern).
+              '-f', 'image2', '-update', '1',
+            ],
+          },
+        ],
+        timeoutMs: Math.max(1, deadline - Date.now()),
+        signal: options.signal,
+      });
+      if (await nonEmpty(tempPath)) {
+        await storage.commit(tempPath, key);
+        return { storageKey: key, width: size.width, height: size.height };
+      }
+      if (seconds === 0) break;
+    }
+    await rm(tempPath, { force: true });
+    return null;
+  } catch (error) {
+    await rm(tempPath, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function nonEmpty(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).size > 0;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,106 @@
+import { ErrorCode, FramelogError } from '../domain/errors.js';
+import type { MediaInfo, Poster, Rendition } from '../domain/events.js';
+import { planLadder, posterSize } from './ladder.js';
+import { extractPoster } from './poster.js';
+import { probeMedia, type ProbedMedia, type ProbeLimits } from './probe.js';
+import type { MediaStorage } from './storage.js';
+import { transcodeRenditions } from './transcode.js';
+
+export interface MediaProcessorOptions {
+  storage: MediaStorage;
+  limits: ProbeLimits;
+  /** Upper bound for one whole job (JOB_TIMEOUT_SECONDS × 1000); default 20 minutes. See jobBudgetMs. */
+  timeoutMs?: number;
+  /** ffmpeg threads per encoder (FFMPEG_THREADS); 0 lets ffmpeg choose. */
+  threads: number;
+}
+
+export interface ProcessInput {
+  videoId: string;
+  sourceKey: string;
+  /** Worker shutdown: kills ffmpeg and rejects with an error named 'AbortError'. */
+  signal?: AbortSignal;
+  /** 0-100, increasing; transcoding maps to 0-95, the poster finishes it. */
+  onProgress?: (percent: number) => void;
+}
+
+export interface ProcessResult {
+  media: MediaInfo;
+  renditions: Rendition[];
+  poster: Poster | null;
+}
+
+export interface MediaProcessor {
+  process(input: ProcessInput): Promise<ProcessResult>;
+}
+
+const DEFAULT_TIMEOUT_MS = 20 * 60_000;
+const PROBE_TIMEOUT_MS = 30_000;
+const MIN_BUDGET_MS = 60_000;
+const BUDGET_PER_MEDIA_SECOND_MS = 10_000;
+
+/**
+ * Wall-clock budget of a job for a video of `durationSeconds`: min(configured, max(60 s, 10 × duration)).
+ * The configured timeout stays the hard cap (it must stay below the broker's consumer_timeout, DESIGN §4);
+ * scaling with duration stops a short clip — or a file whose header lies about a short duration — from
+ * holding a worker for the whole configured time. 10x real time is far slower than a veryfast ladder runs.
+ */
+export function jobBudgetMs(configuredMs: number, durationSeconds: number): number {
+  return Math.min(configuredMs, Math.max(MIN_BUDGET_MS, BUDGET_PER_MEDIA_SECOND_MS * durationSeconds));
+}
+
+/**
+ * Probe → plan → transcode → poster for one upload. Errors are FramelogErrors whose `retryable` says
+ * whether another attempt may succeed, or an AbortError when `signal` fired. Outputs live at deterministic
+ * keys (keys.ts), so running a video again replaces its files instead of adding more.
+ */
+export function createMediaProcessor(options: MediaProcessorOptions): MediaProcessor {
+  const { storage, limits, threads } = options;
+  const configuredMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  return {
+    async process({ videoId, sourceKey, signal, onProgress }) {
+      const startedAt = Date.now();
+      if (!(await storage.exists(sourceKey))) {
+        throw new FramelogError(ErrorCode.SOURCE_MISSING, `The uploaded file ${sourceKey} is not in storage.`, {
+          retryable: false,
+          details: { videoId, sourceKey },
+        });
+      }
+      const sourcePath = storage.localPath(sourceKey);
+      const media = await probeMedia(sourcePath, limits, {
+        timeoutMs: Math.min(PROBE_TIMEOUT_MS, configuredMs),
+        signal,
+      });
+      const deadline = startedAt + jobBudgetMs(configuredMs, media.durationSeconds);
+      const remainingMs = (): number => Math.max(1, deadline - Date.now());
+
+      const plan = planLadder(media);
+      const renditions = await transcodeRenditions(
+        { storage, videoId, sourcePath, media, plan },
+        { timeoutMs: remainingMs(), threads, signal, onProgress: (percent) => onProgress?.(percent * 0.95) },
+      );
+      const size = posterSize(plan);
+      const poster =
+        size === undefined
+          ? null
+          : await extractPoster({ storage, videoId, sourcePath, media, size }, { timeoutMs: remainingMs(), threads, signal });
+      onProgress?.(100);
+      return { media: toMediaInfo(media), renditions, poster };
+    },
+  };
+}
+
+/** Exactly the event's MediaInfo: the transcoding details of ProbedMedia stay out of the log. */
+function toMediaInfo(media: ProbedMedia): MediaInfo {
+  return {
+    durationSeconds: media.durationSeconds,
+    width: media.width,
+    height: media.height,
+    videoCodec: media.videoCodec,
+    audioCodec: media.audioCodec,
+    frameRate: media.frameRate,
+    rotation: media.rotation,
+    ...(media.formatName === undefined ? {} : { formatName: media.formatName }),
+  };
+}

@@ -1,0 +1,203 @@
+import type { ConsumeMessage } from 'amqplib';
+import type { AckOrNack } from 'rascal';
+import type { Broker, Logger } from './broker.js';
+import { awaitConfirm } from './confirm.js';
+import { HeaderNames, Names, delayPlanOf, delayPublicationName, delayStepFor, type DelayPlan } from './topology.js';
+
+export interface TaskDelivery {
+  /** The parsed JSON body, not yet validated (TaskMessageSchema is the consumer's business). */
+  body: unknown;
+  messageId: string | null;
+  correlationId: string | null;
+  traceparent: string | null;
+  /** Failed deliveries so far, from the quorum queue's x-delivery-count; 0 on the first delivery. */
+  deliveryCount: number;
+  redelivered: boolean;
+}
+
+export type TaskOutcome =
+  /** Done (including: nothing to do). */
+  | { kind: 'ack' }
+  /** Deliver again after at least `delayMs`, through a delay queue. Does not count as a failed delivery. */
+  | { kind: 'retry'; delayMs: number }
+  /** Give up: the message goes to the dead-letter queue with the reason in a header. */
+  | { kind: 'dead-letter'; reason: string }
+  /** Give the message back without counting a failure (shutdown, database down); redelivered shortly. */
+  | { kind: 'requeue' };
+
+export type TaskHandler = (delivery: TaskDelivery) => Promise<TaskOutcome>;
+
+export interface TaskSubscription {
+  /**
+   * Stops new deliveries, then resolves once the message in hand (at most one: prefetch 1) has been
+   * settled. Bound the wait by making the handler return, e.g. `requeue` when a grace period ends.
+   */
+  cancel(): Promise<void>;
+}
+
+/**
+ * Consumes the work queue, one message at a time with manual ack, and maps each TaskOutcome onto the
+ * broker:
+ * - ack → basic.ack.
+ * - retry → forward (confirmed) to the delay queue of the shortest step ≥ delayMs, then ack. The TTL
+ *   dead-letters it back to the work queue, so it cannot come back sooner than asked.
+ * - requeue → the same through the delay queue of `requeueDelayMs` (publication `requeue`). The copy
+ *   is a new message without x-delivery-count, so shutdowns and database outages never use up the
+ *   delivery limit, and the delay keeps an outage from becoming a tight loop. (basic.nack with
+ *   requeue would count a failed delivery.)
+ * - dead-letter → forward (confirmed) to the dead-letter queue with the reason in a header, then ack.
+ * Forwarding is done with broker.forward rather than Rascal's `forward` recovery strategy because the
+ * strategy nacks without requeue when the publish fails, which would dead-letter a retryable task.
+ * Here a failed forward falls back to nack with requeue after the requeue delay (counted: the broker
+ * is in trouble), or, for dead-letter, to a plain nack that the queue's DLX routes to the same place.
+ * Content that is not JSON is dead-lettered. A handler that throws is treated like a crash: nack with
+ * requeue after the requeue delay, counted, so the delivery limit stops a message that always throws.
+ */
+export async function subscribeTasks(
+  broker: Broker,
+  handler: TaskHandler,
+  logger: Logger,
+  /** Defaults to the plan of the configuration the broker was created with. */
+  delays: DelayPlan = delayPlanOf(broker.config),
+): Promise<TaskSubscription> {
+  const steps = delays.stepsMs;
+  const inFlight = new Set<Promise<void>>();
+  let cancelling = false;
+
+  const session = await broker.subscribe(Names.subscription);
+
+  function track(work: Promise<void>): void {
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  }
+
+  function ack(ackOrNack: AckOrNack, message: ConsumeMessage): Promise<void> {
+    return new Promise((resolve) => {
+      ackOrNack(undefined, undefined, (error) => {
+        // The channel is gone: the broker will redeliver the message, nothing else to do.
+        if (error) logger.warn({ err: error, ...ids(message) }, 'Could not ack a task message');
+        resolve();
+      });
+    });
+  }
+
+  function nack(ackOrNack: AckOrNack, message: ConsumeMessage, cause: unknown, requeue: boolean): Promise<void> {
+    const error = cause instanceof Error ? cause : new Error(String(cause));
+    // The deferred requeue holds the prefetch slot for the delay: no tight loop, no other work meanwhile.
+    const recovery = requeue ? { strategy: 'nack' as const, requeue: true, defer: delays.requeueDelayMs } : { strategy: 'nack' as const };
+    return new Promise((resolve) => {
+      ackOrNack(error, recovery, (nackError) => {
+        if (nackError) logger.warn({ err: nackError, ...ids(message) }, 'Could not nack a task message');
+        resolve();
+      });
+    });
+  }
+
+  /** Publishes a copy to `publication`, waits for the confirm, then acks the original. */
+  async function forward(
+    message: ConsumeMessage,
+    ackOrNack: AckOrNack,
+    publication: string,
+    headers: Record<string, unknown>,
+    onFailure: 'requeue' | 'dead-letter',
+  ): Promise<void> {
+    try {
+      const copy = await broker.forward(publication, freshCopy(message), { options: { headers } });
+      await awaitConfirm(copy, String(message.properties.messageId));
+    } catch (error) {
+      logger.warn({ err: error, publication, ...ids(message) }, 'Could not forward a task message; nacking it');
+      await nack(ackOrNack, message, error, onFailure === 'requeue');
+      return;
+    }
+    await ack(ackOrNack, message);
+  }
+
+  async function settle(message: ConsumeMessage, ackOrNack: AckOrNack, outcome: TaskOutcome): Promise<void> {
+    switch (outcome.kind) {
+      case 'ack':
+        return ack(ackOrNack, message);
+      case 'retry': {
+        const step = delayStepFor(outcome.delayMs, steps);
+        if (step < outcome.delayMs) {
+          logger.warn({ wantedMs: outcome.delayMs, stepMs: step, ...ids(message) }, 'Retry delay longer than any delay queue; using the longest');
+        }
+        return forward(message, ackOrNack, delayPublicationName(step), {}, 'requeue');
+      }
+      case 'requeue':
+        return forward(message, ackOrNack, Names.requeuePublication, {}, 'requeue');
+      case 'dead-letter':
+        return forward(message, ackOrNack, Names.deadLetterPublication, { [HeaderNames.deadLetterReason]: outcome.reason }, 'dead-letter');
+    }
+  }
+
+  async function onMessage(message: ConsumeMessage, content: unknown, ackOrNack: AckOrNack): Promise<void> {
+    // Delivered while cancel() was on its way to the broker: hand it back for another worker.
+    if (cancelling) return settle(message, ackOrNack, { kind: 'requeue' });
+    let outcome: TaskOutcome;
+    try {
+      outcome = await handler(toDelivery(message, content));
+    } catch (error) {
+      logger.error({ err: error, ...ids(message) }, 'Task handler threw; the message will be redelivered after a delay');
+      return nack(ackOrNack, message, error, true);
+    }
+    return settle(message, ackOrNack, outcome);
+  }
+
+  session.on('error', (error) => logger.error({ err: error }, 'Task subscription error; Rascal resubscribes'));
+  session.on('cancelled', (error) => logger.warn({ err: error }, 'The broker cancelled the task subscription; Rascal resubscribes'));
+  session.on('invalid_content', (error, message, ackOrNack) => {
+    logger.warn({ err: error, ...ids(message) }, 'Task message is not JSON; dead-lettering it');
+    const reason = `invalid content: ${error.message}`;
+    track(settle(message, ackOrNack, { kind: 'dead-letter', reason }));
+  });
+
+  // Adding the `message` listener is what starts the consumer; wait until the broker confirmed it.
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: Error) => reject(error);
+    session.once('error', onError);
+    session.once('subscribed', () => {
+      session.off('error', onError);
+      resolve();
+    });
+    session.on('message', (message, content, ackOrNack) => track(onMessage(message, content, ackOrNack)));
+  }).catch(async (error: unknown) => {
+    await session.cancel().catch(() => undefined);
+    throw error;
+  });
+
+  return {
+    async cancel() {
+      cancelling = true;
+      await session.cancel();
+      await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+function toDelivery(message: ConsumeMessage, content: unknown): TaskDelivery {
+  const headers = message.properties.headers ?? {};
+  const count = Number(headers[HeaderNames.deliveryCount] ?? 0);
+  return {
+    body: content,
+    messageId: stringOrNull(message.properties.messageId),
+    correlationId: stringOrNull(message.properties.correlationId) ?? stringOrNull(headers[HeaderNames.correlationId]),
+    traceparent: stringOrNull(headers[HeaderNames.traceparent]),
+    deliveryCount: Number.isFinite(count) ? count : 0,
+    redelivered: message.fields.redelivered,
+  };
+}
+
+/**
+ * The message as it should be forwarded: without x-delivery-count, which belongs to this delivery;
+ * carried over, the copy's first delivery would report the original's failures.
+ */
+function freshCopy(message: ConsumeMessage): ConsumeMessage {
+  const { [HeaderNames.deliveryCount]: _count, ...headers } = message.properties.headers ?? {};
+  return { ...message, properties: { ...message.properties, headers } };
+}
+
+const stringOrNull = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
+
+function ids(message: ConsumeMessage): { messageId: unknown; deliveryTag: number } {
+  return { messageId: message.properties.messageId, deliveryTag: message.fields.deliveryTag };
+}

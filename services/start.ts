@@ -1,0 +1,58 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { loadConfig } from './config.js';
+import { ensureDatabase, migrateToLatest } from './eventstore/migrate.js';
+import { createLogger } from './logger.js';
+
+/**
+ * `npm start`: migrates, then runs the API (with the outbox relay) and WORKERS worker processes,
+ * restarting any that dies, until SIGINT/SIGTERM, which is passed on for a graceful stop.
+ */
+const config = loadConfig();
+const log = createLogger('framelog', config.LOG_LEVEL);
+
+await ensureDatabase(config.DATABASE_URL);
+for (const result of (await migrateToLatest(config.DATABASE_URL)).results) {
+  log.info({ migration: result.migrationName, status: result.status }, 'migration');
+}
+
+const entry = (service: string) => fileURLToPath(new URL(`./${service}/main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+const children = new Set<ChildProcess>();
+let stopping = false;
+
+function run(name: string, service: string, restartDelayMs = 1_000): void {
+  // fork keeps this process's execArgv, so a tsx-run parent gives tsx-run children.
+  const child = fork(entry(service), [], { env: { ...process.env, FRAMELOG_PROCESS_NAME: name } });
+  children.add(child);
+  child.on('message', (message: unknown) => {
+    const m = message as { type?: string; url?: string };
+    if (m.type === 'listening') {
+      console.log(`\nframelog is running — GraphQL at ${m.url}/graphql (workers: ${config.WORKERS})\n`);
+    }
+  });
+  child.on('exit', (code, signal) => {
+    children.delete(child);
+    if (stopping) return;
+    log.error({ name, code, signal }, 'process exited; restarting');
+    // Back off so a process that cannot start does not spin.
+    setTimeout(() => run(name, service, Math.min(restartDelayMs * 2, 30_000)), restartDelayMs).unref();
+  });
+}
+
+run('api', 'api');
+for (let i = 1; i <= config.WORKERS; i += 1) run(`worker-${i}`, 'worker');
+
+function stop(signal: NodeJS.Signals) {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping');
+  for (const child of children) child.kill(signal);
+  const wait = setInterval(() => {
+    if (children.size === 0) {
+      clearInterval(wait);
+      process.exit(0);
+    }
+  }, 100);
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

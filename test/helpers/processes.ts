@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface LogLine {
+  msg?: string;
+  level?: number;
+  [key: string]: unknown;
+}
+
+/** A framelog process (api, worker, relay) run as a real child process, as in production. */
+export class ServiceProcess {
+  readonly lines: LogLine[] = [];
+  readonly raw: string[] = [];
+  private readonly waiters = new Set<() => void>();
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(readonly name: string, readonly child: ChildProcess) {
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        this.raw.push(line);
+        try {
+          this.lines.push(JSON.parse(line) as LogLine);
+        } catch {
+          this.lines.push({ msg: line });
+        }
+        for (const wake of this.waiters) wake();
+      });
+    }
+    this.exited = once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as NodeJS.Signals | null }));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Resolves with the first log line matching `predicate`, already logged or still to come. */
+  waitForLog(predicate: (line: LogLine) => boolean, timeoutMs = 60_000): Promise<LogLine> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const hit = this.lines.find(predicate);
+        if (hit) {
+          cleanup();
+          resolve(hit);
+        }
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new Error(`${this.name}: no matching log line within ${timeoutMs} ms. Output:\n${this.raw.slice(-40).join('\n')}`));
+      }, timeoutMs);
+      const onExit = () => {
+        cleanup();
+        reject(new Error(`${this.name} exited before the expected log line. Output:\n${this.raw.slice(-40).join('\n')}`));
+      };
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        this.child.off('exit', onExit);
+      };
+      this.waiters.add(check);
+      this.child.once('exit', onExit);
+      check();
+    });
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.running) return;
+    this.child.kill(signal);
+    await this.exited;
+  }
+}
+
+/** Starts `services/<service>/main.ts` with tsx, as `npm run <service>` would. */
+export function startService(name: string, service: 'api' | 'worker' | 'messaging/relay', env: Record<string, string>): ServiceProcess {
+  const entry = service === 'messaging/relay' ? 'services/messaging/relayMain.ts' : `services/${service}/main.ts`;
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  return new ServiceProcess(name, child);
+}
+
+/** Polls `condition` until it returns a truthy value or the deadline passes: waiting, never sleeping blind. */
+export async function waitFor<T>(condition: () => Promise<T | undefined | null | false> | T | undefined | null | false, options: { timeoutMs?: number; intervalMs?: number; message?: string } = {}): Promise<T> {
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out: ${options.message ?? 'condition not met'}`, { cause: lastError });
+    }
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
+  }
+}

@@ -1,0 +1,76 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createTestDatabase, type TestDatabase } from './db.js';
+import { AMQP_URL } from './env.js';
+import { removeNamespace, testNamespace } from './amqp.js';
+import { startService, type ServiceProcess } from './processes.js';
+
+export interface StackOptions {
+  workers: number;
+  /** Extra environment for every process. */
+  env?: Record<string, string>;
+  apiEnv?: Record<string, string>;
+  workerEnv?: Record<string, string>;
+}
+
+/**
+ * A whole framelog deployment for one test file: its own database, Rascal namespace and media root,
+ * with the API and workers as real processes. `close()` stops them and removes everything.
+ */
+export class Stack {
+  api!: ServiceProcess;
+  apiUrl!: string;
+  readonly workers: ServiceProcess[] = [];
+  private constructor(readonly database: TestDatabase, readonly namespace: string, readonly mediaRoot: string, private readonly options: StackOptions) {}
+
+  static async start(options: StackOptions): Promise<Stack> {
+    const database = await createTestDatabase();
+    const mediaRoot = await mkdtemp(path.join(tmpdir(), 'framelog-media-'));
+    const stack = new Stack(database, testNamespace(), mediaRoot, options);
+    try {
+      await stack.startApi();
+      for (let i = 0; i < options.workers; i += 1) await stack.startWorker();
+    } catch (error) {
+      await stack.close();
+      throw error;
+    }
+    return stack;
+  }
+
+  get env(): Record<string, string> {
+    return {
+      DATABASE_URL: this.database.url,
+      AMQP_URL,
+      AMQP_NAMESPACE: this.namespace,
+      MEDIA_ROOT: this.mediaRoot,
+      ...this.options.env,
+    };
+  }
+
+  async startApi(): Promise<ServiceProcess> {
+    this.api = startService('api', 'api', { ...this.env, PORT: '0', ...this.options.apiEnv });
+    const line = await this.api.waitForLog((l) => l.msg === 'listening');
+    this.apiUrl = String(line.url);
+    return this.api;
+  }
+
+  async startWorker(): Promise<ServiceProcess> {
+    const worker = startService(`worker-${this.workers.length + 1}`, 'worker', { ...this.env, ...this.options.workerEnv });
+    this.workers.push(worker);
+    await worker.waitForLog((l) => l.msg === 'worker ready');
+    return worker;
+  }
+
+  /** Media path of a storage key. */
+  file(key: string): string {
+    return path.join(this.mediaRoot, key);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.api, ...this.workers].filter(Boolean).map((p) => p.stop('SIGKILL')));
+    await removeNamespace(this.namespace);
+    await this.database.drop();
+    await rm(this.mediaRoot, { recursive: true, force: true });
+  }
+}

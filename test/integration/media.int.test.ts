@@ -1,0 +1,493 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
+import { MediaInfoSchema, PosterSchema, RenditionSchema } from '../../services/domain/events.js';
+import { posterKey, renditionKey, renditionsPrefix, sourceKey } from '../../services/media/keys.js';
+import { planLadder } from '../../services/media/ladder.js';
+import { createMediaProcessor, type ProcessResult } from '../../services/media/processVideo.js';
+import { probeMedia, type ProbedMedia } from '../../services/media/probe.js';
+import { LocalDiskStorage } from '../../services/media/storage.js';
+import { transcodeRenditions } from '../../services/media/transcode.js';
+import {
+  ffmpegCli,
+  ffprobeJson,
+  listFiles,
+  makeClip,
+  pixelRgb,
+  topLevelBoxes,
+  type ClipFormat,
+  type ClipSpec,
+  type ProbeStream,
+} from '../helpers/media.js';
+
+const exec = promisify(execFile);
+
+const limits = { maxDurationSeconds: 60, maxDimension: 4096, maxStreams: 8 };
+let dir: string;
+let clips: string;
+let storage: LocalDiskStorage;
+let processor: ReturnType<typeof createMediaProcessor>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'framelog-media-'));
+  clips = path.join(dir, 'clips');
+  await mkdir(clips);
+  storage = new LocalDiskStorage(path.join(dir, 'media'));
+  processor = createMediaProcessor({ storage, limits, threads: 0 });
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** Stores a local file as a new video's upload, the way the API does. */
+async function upload(file: string): Promise<{ videoId: string; key: string }> {
+  const videoId = randomUUID();
+  const key = sourceKey(videoId);
+  await storage.writeStream(key, createReadStream(file), { maxBytes: 100 * 1024 * 1024 });
+  return { videoId, key };
+}
+
+async function uploadClip(spec: ClipSpec) {
+  return upload(await makeClip(clips, spec));
+}
+
+/** Rejects unless `promise` fails with a FramelogError of `code`; returns that error. */
+async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<FramelogError> {
+  const error = await promise.then(
+    () => {
+      throw new Error(`expected ${code}, but it succeeded`);
+    },
+    (caught: unknown) => caught,
+  );
+  expect(error, String(error)).toBeInstanceOf(FramelogError);
+  expect((error as FramelogError).code, (error as Error).message).toBe(code);
+  return error as FramelogError;
+}
+
+const videoOf = (streams: ProbeStream[]) => streams.find((stream) => stream.codec_type === 'video');
+const outputsOf = (videoId: string) => listFiles(storage.localPath(renditionsPrefix(videoId)));
+const tempFilesUnder = async (root: string) => (await listFiles(root)).filter((file) => path.basename(file).startsWith('.'));
+
+/** The checks every rendition must pass, whatever the source. */
+async function expectWebReady(result: ProcessResult, options: { audio: boolean }) {
+  for (const rendition of result.renditions) {
+    const file = storage.localPath(rendition.storageKey);
+    const probe = await ffprobeJson(file);
+    const video = videoOf(probe.streams);
+    expect(video, rendition.label).toBeDefined();
+    expect(video).toMatchObject({ codec_name: 'h264', profile: 'High', pix_fmt: 'yuv420p' });
+    expect([video?.width, video?.height]).toEqual([rendition.width, rendition.height]);
+    expect(rendition.width % 2).toBe(0);
+    expect(rendition.height % 2).toBe(0);
+    // Upright pixels, no rotation left for players to apply a second time.
+    expect(video?.side_data_list?.some((side) => side.side_data_type === 'Display Matrix' && side.rotation !== 0) ?? false).toBe(false);
+    expect(video?.tags?.rotate).toBeUndefined();
+    const audio = probe.streams.filter((stream) => stream.codec_type === 'audio');
+    expect(audio.map((stream) => stream.codec_name)).toEqual(options.audio ? ['aac'] : []);
+    expect(probe.format.format_name).toBe('mov,mp4,m4a,3gp,3g2,mj2');
+    // +faststart: the index (moov) precedes the media data (mdat).
+    const boxes = await topLevelBoxes(file);
+    expect(boxes).toContain('moov');
+    expect(boxes.indexOf('moov')).toBeLessThan(boxes.indexOf('mdat'));
+    expect(rendition.sizeBytes).toBe((await stat(file)).size);
+  }
+}
+
+describe('createMediaProcessor().process', () => {
+  it('turns an mp4 with audio into H.264/AAC faststart renditions, none taller than the source, and a poster', async () => {
+    const { videoId, key } = await uploadClip({ width: 1280, height: 720, durationSeconds: 2, audio: true });
+    const progress: number[] = [];
+    const result = await processor.process({ videoId, sourceKey: key, onProgress: (percent) => progress.push(percent) });
+
+    // Exactly the shapes the VideoProcessed event carries.
+    expect(z.strictObject(MediaInfoSchema.shape).parse(result.media)).toEqual({
+      durationSeconds: 2,
+      width: 1280,
+      height: 720,
+      videoCodec: 'h264',
+      audioCodec: 'aac',
+      frameRate: 25,
+      rotation: 0,
+      formatName: 'mov,mp4,m4a,3gp,3g2,mj2',
+    });
+    for (const rendition of result.renditions) z.strictObject(RenditionSchema.shape).parse(rendition);
+    expect(result.renditions.map(({ label, width, height, storageKey }) => ({ label, width, height, storageKey }))).toEqual([
+      { label: '720p', width: 1280, height: 720, storageKey: renditionKey(videoId, '720p') },
+      { label: '480p', width: 854, height: 480, storageKey: renditionKey(videoId, '480p') },
+      { label: '360p', width: 640, height: 360, storageKey: renditionKey(videoId, '360p') },
+    ]);
+    for (const rendition of result.renditions) expect(rendition.height).toBeLessThanOrEqual(720);
+    await expectWebReady(result, { audio: true });
+
+    expect(z.strictObject(PosterSchema.shape).parse(result.poster)).toEqual({ storageKey: posterKey(videoId), width: 1280, height: 720 });
+    const posterFile = storage.localPath(posterKey(videoId));
+    const jpeg = await readFile(posterFile);
+    expect(jpeg.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff])); // JPEG SOI marker
+    expect(videoOf((await ffprobeJson(posterFile)).streams)).toMatchObject({ codec_name: 'mjpeg', width: 1280, height: 720 });
+
+    expect(await outputsOf(videoId)).toEqual(['360p.mp4', '480p.mp4', '720p.mp4', 'poster.jpg']);
+    expect(progress.at(-1)).toBe(100);
+    expect([...progress].sort((a, b) => a - b)).toEqual(progress);
+  });
+
+  it('writes no audio stream when the source has none', async () => {
+    const { videoId, key } = await uploadClip({ width: 640, height: 360, durationSeconds: 1, audio: false });
+    const result = await processor.process({ videoId, sourceKey: key });
+    expect(result.media.audioCodec).toBeNull();
+    expect(result.renditions.map((rendition) => rendition.label)).toEqual(['360p']);
+    await expectWebReady(result, { audio: false });
+  });
+
+  it('honours 90° rotation metadata: portrait renditions whose pixels are upright', async () => {
+    // Stored landscape 854x480 with its top-left quarter red; displayed rotated 90° clockwise, that
+    // quarter must appear at the top-right of a 480x854 portrait frame.
+    const { videoId, key } = await uploadClip({ width: 854, height: 480, durationSeconds: 1, rotation: 90, marker: true });
+    const result = await processor.process({ videoId, sourceKey: key });
+    expect(result.media).toMatchObject({ rotation: 90, width: 480, height: 854 });
+    expect(result.renditions.map(({ label, width, height }) => `${label} ${width}x${height}`)).toEqual(['480p 480x854', '360p 360x640']);
+    await expectWebReady(result, { audio: false });
+
+    const isRed = ([r, g, b]: [number, number, number]) => r > 180 && g < 80 && b < 80;
+    const file = storage.localPath(renditionKey(videoId, '480p'));
+    expect(isRed(await pixelRgb(file, 360, 200)), 'top-right is the stored top-left').toBe(true);
+    for (const [x, y] of [[120, 200], [120, 640], [360, 640]] as const) {
+      expect(isRed(await pixelRgb(file, x, y)), `pixel ${x},${y}`).toBe(false);
+    }
+    expect(result.poster).toMatchObject({ width: 480, height: 854 });
+    expect(isRed(await pixelRgb(storage.localPath(posterKey(videoId)), 360, 200))).toBe(true);
+  });
+
+  it('gives even dimensions for an odd-sized 853x479 source', async () => {
+    const { videoId, key } = await uploadClip({ width: 853, height: 479, durationSeconds: 1 });
+    const result = await processor.process({ videoId, sourceKey: key });
+    expect(result.media).toMatchObject({ width: 853, height: 479 });
+    expect(result.renditions.map(({ label, width, height }) => `${label} ${width}x${height}`)).toEqual(['360p 642x360']);
+    await expectWebReady(result, { audio: false });
+  });
+
+  it('gives a tiny 160x120 source exactly one rendition at its own size', async () => {
+    const { videoId, key } = await uploadClip({ width: 160, height: 120, durationSeconds: 1, audio: true });
+    const result = await processor.process({ videoId, sourceKey: key });
+    expect(result.renditions.map(({ label, width, height }) => `${label} ${width}x${height}`)).toEqual(['120p 160x120']);
+    expect(result.poster).toMatchObject({ width: 160, height: 120 });
+    await expectWebReady(result, { audio: true });
+  });
+
+  it.each<ClipFormat>(['mov', 'mkv', 'webm', 'avi', 'ts', 'flv'])('accepts a %s upload', async (format) => {
+    const { videoId, key } = await uploadClip({ width: 320, height: 240, durationSeconds: 1, audio: true, format });
+    const result = await processor.process({ videoId, sourceKey: key });
+    expect(result.renditions.map(({ label, width, height }) => `${label} ${width}x${height}`)).toEqual(['240p 320x240']);
+    await expectWebReady(result, { audio: true });
+  });
+
+  it('replaces its outputs when a video is processed again (deterministic keys, no duplicates)', async () => {
+    const { videoId, key } = await uploadClip({ width: 640, height: 480, durationSeconds: 1 });
+    const first = await processor.process({ videoId, sourceKey: key });
+    const firstInode = (await stat(storage.localPath(first.renditions[0]!.storageKey))).ino;
+    const second = await processor.process({ videoId, sourceKey: key });
+    expect(second.renditions.map((rendition) => rendition.storageKey)).toEqual(first.renditions.map((rendition) => rendition.storageKey));
+    expect(await outputsOf(videoId)).toEqual(['360p.mp4', '480p.mp4', 'poster.jpg']);
+    // A new file was renamed into place, not the old one kept.
+    expect((await stat(storage.localPath(second.renditions[0]!.storageKey))).ino).not.toBe(firstInode);
+  });
+
+  it('fails with SOURCE_MISSING (not retryable) when the upload is not in storage', async () => {
+    const videoId = randomUUID();
+    const error = await failure(processor.process({ videoId, sourceKey: sourceKey(videoId) }), ErrorCode.SOURCE_MISSING);
+    expect(error.retryable).toBe(false);
+  });
+});
+
+describe('refused input: typed, non-retryable, nothing written', () => {
+  async function expectRefused(file: string, code: ErrorCode) {
+    const { videoId, key } = await upload(file);
+    const error = await failure(processor.process({ videoId, sourceKey: key }), code);
+    expect(error.retryable).toBe(false);
+    expect(await outputsOf(videoId)).toEqual([]);
+  }
+
+  it('refuses a text file renamed .mp4 as NOT_A_VIDEO', async () => {
+    const file = path.join(clips, 'notes.mp4');
+    await writeFile(file, 'Meeting notes\nnothing to see here\n'.repeat(50));
+    await expectRefused(file, ErrorCode.NOT_A_VIDEO);
+  });
+
+  it('refuses audio only as NO_VIDEO_STREAM, also when it carries cover art', async () => {
+    const song = path.join(clips, 'song.m4a');
+    await ffmpegCli(['-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-c:a', 'aac', '-f', 'mp4', song]);
+    await expectRefused(song, ErrorCode.NO_VIDEO_STREAM);
+
+    const cover = path.join(clips, 'cover.png');
+    await ffmpegCli(['-f', 'lavfi', '-i', 'color=c=green:size=64x64', '-frames:v', '1', cover]);
+    const withArt = path.join(clips, 'song-with-art.m4a');
+    await ffmpegCli(['-i', song, '-i', cover, '-map', '0', '-map', '1', '-c', 'copy', '-disposition:v:0', 'attached_pic', '-f', 'mp4', withArt]);
+    expect((await ffprobeJson(withArt)).streams.some((stream) => stream.disposition?.attached_pic === 1)).toBe(true);
+    await expectRefused(withArt, ErrorCode.NO_VIDEO_STREAM);
+  });
+
+  it('refuses a still image as UNSUPPORTED_FORMAT', async () => {
+    const image = path.join(clips, 'photo.mp4');
+    await ffmpegCli(['-f', 'lavfi', '-i', 'testsrc2=size=320x240', '-frames:v', '1', '-f', 'image2', '-c:v', 'png', image]);
+    await expectRefused(image, ErrorCode.UNSUPPORTED_FORMAT);
+  });
+
+  /**
+   * A playlist saved as the upload, referencing `segment.ts` beside it. First, with a real segment, plain
+   * ffprobe (no whitelists) follows the reference and describes the segment's video: the attack works.
+   * Then the segment is replaced by a FIFO with no writer: opening it for reading blocks forever, so
+   * our probe returning a refusal at all proves it never opened the referenced file.
+   */
+  async function expectReferenceNeverOpened(playlist: string, plainFormatName: string) {
+    const { videoId, key } = await upload(playlist);
+    const segment = path.join(path.dirname(storage.localPath(key)), 'segment.ts');
+    await ffmpegCli(['-f', 'lavfi', '-i', 'testsrc2=size=160x120:duration=1', '-c:v', 'libx264', '-preset', 'ultrafast', '-f', 'mpegts', segment]);
+    const plain = JSON.parse(
+      (await exec('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', storage.localPath(key)])).stdout,
+    ) as { format: { format_name: string }; streams: ProbeStream[] };
+    expect(plain.format.format_name).toBe(plainFormatName);
+    expect(videoOf(plain.streams)).toMatchObject({ codec_name: 'h264', width: 160 });
+
+    await rm(segment);
+    await exec('mkfifo', [segment]);
+    // A short probe timeout turns a regression (ffprobe blocked on the FIFO) into JOB_TIMEOUT, not a hang.
+    const probe = probeMedia(storage.localPath(key), limits, { timeoutMs: 10_000 });
+    await failure(probe, ErrorCode.UNSUPPORTED_FORMAT);
+    const error = await failure(processor.process({ videoId, sourceKey: key }), ErrorCode.UNSUPPORTED_FORMAT);
+    expect(error.retryable).toBe(false);
+    expect(await outputsOf(videoId)).toEqual([]);
+  }
+
+  it('refuses an HLS playlist disguised as .mp4 without reading the segment it references', async () => {
+    const playlist = path.join(clips, 'playlist.mp4');
+    await writeFile(playlist, '#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nsegment.ts\n#EXT-X-ENDLIST\n');
+    await expectReferenceNeverOpened(playlist, 'hls');
+  });
+
+  it('refuses an ffconcat script disguised as .mp4 without reading the file it references', async () => {
+    const script = path.join(clips, 'concat.mp4');
+    await writeFile(script, 'ffconcat version 1.0\nfile segment.ts\n');
+    await expectReferenceNeverOpened(script, 'concat');
+  });
+
+  it('enforces the duration, dimension and stream-count limits', async () => {
+    const clip = await makeClip(clips, { width: 640, height: 360, durationSeconds: 3, audio: true });
+    await failure(probeMedia(clip, { ...limits, maxDurationSeconds: 2 }), ErrorCode.DURATION_LIMIT);
+    await failure(probeMedia(clip, { ...limits, maxDimension: 400 }), ErrorCode.DIMENSION_LIMIT);
+    await failure(probeMedia(clip, { ...limits, maxStreams: 1 }), ErrorCode.TOO_MANY_STREAMS);
+    await expect(probeMedia(clip, { maxDurationSeconds: 3, maxDimension: 640, maxStreams: 2 })).resolves.toMatchObject({
+      durationSeconds: 3,
+      width: 640,
+      height: 360,
+      hasAudio: true,
+    });
+  });
+
+  it('cannot be fooled by a tag that forges ffprobe output lines', async () => {
+    // ffprobe's default key=value output (what fluent-ffmpeg parses) prints tag values raw, so this title
+    // adds a second "duration=1" line to the format section. The JSON we parse escapes it.
+    const plain = await makeClip(clips, { width: 320, height: 240, durationSeconds: 3, format: 'mkv' });
+    const forged = path.join(clips, 'forged.mkv');
+    await ffmpegCli(['-i', plain, '-c', 'copy', '-metadata', 'title=x\nduration=1.000000\nnb_streams=1', '-f', 'matroska', forged]);
+    const { stdout } = await exec('ffprobe', ['-v', 'error', '-show_format', forged]);
+    expect(stdout).toMatch(/^duration=1\.000000$/m);
+
+    await failure(probeMedia(forged, { ...limits, maxDurationSeconds: 2 }), ErrorCode.DURATION_LIMIT);
+  });
+});
+
+describe('timeouts and aborts: ffmpeg killed, no temp files left', () => {
+  let long: { videoId: string; key: string; media: ProbedMedia };
+
+  beforeAll(async () => {
+    const uploaded = await uploadClip({ width: 1280, height: 720, durationSeconds: 10, audio: true });
+    long = { ...uploaded, media: await probeMedia(storage.localPath(uploaded.key), limits) };
+  });
+
+  const transcode = (options: { timeoutMs: number; signal?: AbortSignal; onProgress?: (percent: number) => void }) =>
+    transcodeRenditions(
+      { storage, videoId: long.videoId, sourcePath: storage.localPath(long.key), media: long.media, plan: planLadder(long.media) },
+      { threads: 0, ...options },
+    );
+
+  it('kills ffmpeg at the wall-clock timeout and fails with retryable JOB_TIMEOUT', async () => {
+    // The 10 s 720p ladder takes several seconds; 500 ms cannot be enough.
+    const error = await failure(transcode({ timeoutMs: 500 }), ErrorCode.JOB_TIMEOUT);
+    expect(error.retryable).toBe(true);
+    expect(await outputsOf(long.videoId)).toEqual([]);
+    expect(await tempFilesUnder(storage.root)).toEqual([]);
+  });
+
+  it('times out as a whole job through the processor as well', async () => {
+    const quick = createMediaProcessor({ storage, limits, threads: 0, timeoutMs: 1 });
+    const error = await failure(quick.process({ videoId: long.videoId, sourceKey: long.key }), ErrorCode.JOB_TIMEOUT);
+    expect(error.retryable).toBe(true);
+    expect(await outputsOf(long.videoId)).toEqual([]);
+    expect(await tempFilesUnder(storage.root)).toEqual([]);
+  });
+
+  it('kills ffmpeg mid-run when the signal aborts and rejects with an AbortError', async () => {
+    const controller = new AbortController();
+    let progressCalls = 0;
+    const error: unknown = await transcode({
+      timeoutMs: 60_000,
+      signal: controller.signal,
+      // The first progress report proves ffmpeg is running; abort right then.
+      onProgress: () => {
+        progressCalls += 1;
+        controller.abort();
+      },
+    }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).name).toBe('AbortError');
+    expect(progressCalls).toBe(1);
+    expect(await outputsOf(long.videoId)).toEqual([]);
+    expect(await tempFilesUnder(storage.root)).toEqual([]);
+  });
+
+  it('does not start at all when the signal is already aborted', async () => {
+    const error: unknown = await processor
+      .process({ videoId: long.videoId, sourceKey: long.key, signal: AbortSignal.abort() })
+      .catch((caught: unknown) => caught);
+    expect((error as Error).name).toBe('AbortError');
+    expect(await outputsOf(long.videoId)).toEqual([]);
+  });
+});
+
+describe('LocalDiskStorage', () => {
+  const key = () => `uploads/${randomUUID()}/source`;
+
+  /** A source that never ends by itself, counting what it produced. */
+  function endless(chunkBytes: number) {
+    const state = { produced: 0 };
+    const stream = new Readable({
+      read() {
+        state.produced += chunkBytes;
+        this.push(Buffer.alloc(chunkBytes, 1));
+      },
+    });
+    return { stream, state };
+  }
+
+  it('streams to the key and reports the size and sha256 of the bytes', async () => {
+    const k = key();
+    const bytes = Buffer.from('framelog'.repeat(10_000));
+    const written = await storage.writeStream(k, Readable.from([bytes.subarray(0, 1000), bytes.subarray(1000)]), { maxBytes: bytes.length });
+    const sha256 = (await exec('sha256sum', [storage.localPath(k)])).stdout.split(' ')[0];
+    expect(written).toEqual({ sizeBytes: bytes.length, sha256 });
+    expect(await readFile(storage.localPath(k))).toEqual(bytes);
+    expect(await storage.stat(k)).toMatchObject({ sizeBytes: bytes.length });
+    expect(await tempFilesUnder(path.dirname(storage.localPath(k)))).toEqual([]);
+  });
+
+  it('stops reading as soon as more than maxBytes arrive: UPLOAD_TOO_LARGE, nothing left', async () => {
+    const k = key();
+    const { stream, state } = endless(64 * 1024);
+    const maxBytes = 1024 * 1024;
+    await failure(storage.writeStream(k, stream, { maxBytes }), ErrorCode.UPLOAD_TOO_LARGE);
+    expect(stream.destroyed).toBe(true);
+    // The source never ends by itself, so finishing at all proves the abort; read-ahead stays small.
+    expect(state.produced).toBeLessThan(maxBytes + 4 * 64 * 1024);
+    expect(await storage.exists(k)).toBe(false);
+    // Not even the upload's own directory is left behind.
+    await expect(stat(path.dirname(storage.localPath(k)))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses an empty upload with UPLOAD_EMPTY and leaves nothing', async () => {
+    const k = key();
+    await failure(storage.writeStream(k, Readable.from([]), { maxBytes: 10 }), ErrorCode.UPLOAD_EMPTY);
+    await expect(stat(path.dirname(storage.localPath(k)))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('leaves nothing when the source fails midway', async () => {
+    const k = key();
+    let sent = false;
+    const failing = new Readable({
+      read() {
+        if (sent) this.destroy(new Error('client went away'));
+        else this.push(Buffer.alloc(1000));
+        sent = true;
+      },
+    });
+    await expect(storage.writeStream(k, failing, { maxBytes: 10_000 })).rejects.toThrow('client went away');
+    await expect(stat(path.dirname(storage.localPath(k)))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('streams 1 GiB with bounded memory', async () => {
+    const k = key();
+    const total = 1024 ** 3;
+    const chunk = 1024 * 1024;
+    let produced = 0;
+    let peakRss = 0;
+    const before = process.memoryUsage().rss;
+    const source = new Readable({
+      read() {
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+        if (produced >= total) {
+          this.push(null);
+          return;
+        }
+        produced += chunk;
+        this.push(Buffer.alloc(chunk, produced % 251)); // a fresh buffer each time, as a socket gives
+      },
+    });
+    const written = await storage.writeStream(k, source, { maxBytes: total });
+    expect(written.sizeBytes).toBe(total);
+    // Buffering the upload would grow RSS by ~1 GiB; streaming stays within a few chunks plus GC slack.
+    expect(peakRss - before).toBeLessThan(200 * 1024 * 1024);
+    await storage.remove(k);
+    expect(await storage.exists(k)).toBe(false);
+  }, 120_000);
+
+  it('refuses keys that could leave the media root, before touching the disk', async () => {
+    const outside = path.join(dir, 'outside.txt');
+    const attempts = ['../outside.txt', '/etc/passwd', 'uploads/../../outside.txt', 'uploads//x', '', 'uploads/.hidden'];
+    for (const bad of attempts) {
+      const source = Readable.from([Buffer.from('x')]);
+      await failure(storage.writeStream(bad, source, { maxBytes: 10 }), ErrorCode.BAD_USER_INPUT);
+      expect(source.destroyed).toBe(true);
+      expect(() => storage.localPath(bad)).toThrow(FramelogError);
+      await failure(storage.tempPathFor(bad), ErrorCode.BAD_USER_INPUT);
+      await failure(storage.remove(bad), ErrorCode.BAD_USER_INPUT);
+      await failure(storage.removePrefix(bad), ErrorCode.BAD_USER_INPUT);
+      await failure(storage.exists(bad), ErrorCode.BAD_USER_INPUT);
+    }
+    await expect(stat(outside)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('commits a temp file into place, then removes by key and by prefix', async () => {
+    const videoId = randomUUID();
+    const first = renditionKey(videoId, '360p');
+    const temp = await storage.tempPathFor(first);
+    expect(path.dirname(temp)).toBe(path.dirname(storage.localPath(first)));
+    expect(path.basename(temp).startsWith('.')).toBe(true);
+    await writeFile(temp, 'one');
+    await storage.commit(temp, first);
+    expect(await readFile(storage.localPath(first), 'utf8')).toBe('one');
+    await expect(stat(temp)).rejects.toMatchObject({ code: 'ENOENT' });
+
+    const replacement = await storage.tempPathFor(first);
+    await writeFile(replacement, 'two');
+    await storage.commit(replacement, first);
+    expect(await readFile(storage.localPath(first), 'utf8')).toBe('two');
+
+    const poster = await storage.tempPathFor(posterKey(videoId));
+    await writeFile(poster, 'jpeg');
+    await storage.commit(poster, posterKey(videoId));
+    await storage.remove(posterKey(videoId));
+    expect(await storage.exists(posterKey(videoId))).toBe(false);
+    await storage.remove(posterKey(videoId)); // removing twice is fine
+    expect(await storage.stat(first)).toMatchObject({ sizeBytes: 3 });
+    await storage.removePrefix(renditionsPrefix(videoId));
+    expect(await storage.exists(first)).toBe(false);
+    expect(await outputsOf(videoId)).toEqual([]);
+  });
+});

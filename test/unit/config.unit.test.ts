@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../services/config.js';
+import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
+
+describe('loadConfig', () => {
+  it('has working defaults for a developer machine', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({ PORT: 4000, WORKERS: 2, MEDIA_ROOT: './data/media', DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/framelog' });
+    expect(config.RETRY_DELAYS_MS).toEqual([5_000, 30_000, 120_000]);
+  });
+  it('parses values from the environment', () => {
+    expect(loadConfig({ PORT: '8080', RETRY_DELAYS_MS: '10,20', RELAY_IN_API: 'false' })).toMatchObject({ PORT: 8080, RETRY_DELAYS_MS: [10, 20], RELAY_IN_API: false });
+  });
+  it.each([
+    ['PORT', 'eighty'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['MAX_ATTEMPTS', '0'],
+    ['RETRY_DELAYS_MS', '5s'],
+    ['JOB_TIMEOUT_SECONDS', '3600'],
+  ])('a bad %s stops start-up with its name in the message', (name, value) => {
+    let error: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(FramelogError);
+    expect((error as FramelogError).code).toBe(ErrorCode.CONFIG_INVALID);
+    expect((error as FramelogError).message).toContain(name);
+  });
+});

@@ -1,0 +1,32 @@
+import { defineConfig } from 'vitest/config';
+
+// Test tier is in the file name: *.unit.test.ts, *.int.test.ts, *.e2e.test.ts, *.fault.test.ts.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: { name: 'unit', include: ['test/unit/**/*.unit.test.ts'], environment: 'node' },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.int.test.ts'],
+          globalSetup: ['test/helpers/globalSetup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.e2e.test.ts', 'test/faults/**/*.fault.test.ts'],
+          globalSetup: ['test/helpers/globalSetup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+          // e2e files each start several processes; two at once is what a 2-core machine takes.
+          maxWorkers: 2,
+        },
+      },
+    ],
+  },
+});
