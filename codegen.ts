@@ -14,6 +14,7 @@ const config: CodegenConfig = {
           VideoEvent: '../../services/domain/events.js#RecordedEvent as RecordedEventModel',
           Rendition: '../../services/domain/events.js#Rendition as RenditionModel',
           MediaInfo: '../../services/domain/events.js#MediaInfo as MediaInfoModel',
+          AuditMismatch: '../../services/eventstore/audit.js#AuditMismatch as AuditMismatchModel',
         },
         scalars: { DateTime: 'Date', JSON: 'unknown', Upload: 'Promise<import("graphql-upload/processRequest.mjs").FileUpload>' },
         enumsAsTypes: true,

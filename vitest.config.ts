@@ -19,12 +19,24 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
-          include: ['test/e2e/**/*.e2e.test.ts', 'test/faults/**/*.fault.test.ts'],
+          include: ['test/e2e/**/*.e2e.test.ts'],
           globalSetup: ['test/helpers/globalSetup.ts'],
           testTimeout: 300_000,
           hookTimeout: 120_000,
           // e2e files each start several processes; two at once is what a 2-core machine takes.
           maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: 'faults',
+          include: ['test/faults/**/*.fault.test.ts'],
+          globalSetup: ['test/helpers/globalSetup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+          // Fault files restart RabbitMQ and PostgreSQL: one file at a time, never beside another tier.
+          fileParallelism: false,
+          maxWorkers: 1,
         },
       },
     ],

@@ -1,5 +1,7 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_event_log.js';
+import * as m0002 from './0002_video_notifications.js';
+import * as m0003 from './0003_api_tokens.js';
 
 /**
  * Every migration, in order. Listed explicitly (not read from the folder) so they load the same way
@@ -7,4 +9,6 @@ import * as m0001 from './0001_event_log.js';
  */
 export const migrations: Record<string, Migration> = {
   '0001_event_log': m0001,
+  '0002_video_notifications': m0002,
+  '0003_api_tokens': m0003,
 };

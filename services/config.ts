@@ -32,6 +32,8 @@ export const ConfigSchema = z.object({
   BROKER_CONSUMER_TIMEOUT_SECONDS: int(1).default(1_800),
   SHUTDOWN_GRACE_SECONDS: int(0, 3_600).default(30),
   FFMPEG_THREADS: int(0, 64).default(0),
+  /** What a worker does with a task: `ffmpeg` transcodes; `noop` records success at once (benchmarks). */
+  PROCESSOR: z.enum(['ffmpeg', 'noop']).default('ffmpeg'),
   /** Longer inputs are refused: a transcode must fit in JOB_TIMEOUT_SECONDS on the worker's cores. */
   MAX_DURATION_SECONDS: int(1).default(600),
   MAX_DIMENSION: int(16).default(8192),
@@ -41,6 +43,8 @@ export const ConfigSchema = z.object({
   RELAY_SWEEP_MS: int(10).default(1_000),
   /** Run the outbox relay inside the API process (DESIGN §2). */
   RELAY_IN_API: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  /** Where a worker serves /metrics; 0 = any free port (logged at start). `npm start` gives worker i this + i - 1. */
+  METRICS_PORT: int(0, 65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).refine((c) => c.JOB_TIMEOUT_SECONDS + 60 <= c.BROKER_CONSUMER_TIMEOUT_SECONDS, {
   // A job outliving consumer_timeout would have its channel closed and be redelivered mid-work.

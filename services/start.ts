@@ -20,9 +20,9 @@ const entry = (service: string) => fileURLToPath(new URL(`./${service}/main${imp
 const children = new Set<ChildProcess>();
 let stopping = false;
 
-function run(name: string, service: string, restartDelayMs = 1_000): void {
+function run(name: string, service: string, env: Record<string, string> = {}, restartDelayMs = 1_000): void {
   // fork keeps this process's execArgv, so a tsx-run parent gives tsx-run children.
-  const child = fork(entry(service), [], { env: { ...process.env, FRAMELOG_PROCESS_NAME: name } });
+  const child = fork(entry(service), [], { env: { ...process.env, FRAMELOG_PROCESS_NAME: name, ...env } });
   children.add(child);
   child.on('message', (message: unknown) => {
     const m = message as { type?: string; url?: string };
@@ -35,12 +35,14 @@ function run(name: string, service: string, restartDelayMs = 1_000): void {
     if (stopping) return;
     log.error({ name, code, signal }, 'process exited; restarting');
     // Back off so a process that cannot start does not spin.
-    setTimeout(() => run(name, service, Math.min(restartDelayMs * 2, 30_000)), restartDelayMs).unref();
+    setTimeout(() => run(name, service, env, Math.min(restartDelayMs * 2, 30_000)), restartDelayMs).unref();
   });
 }
 
 run('api', 'api');
-for (let i = 1; i <= config.WORKERS; i += 1) run(`worker-${i}`, 'worker');
+// Workers on one machine cannot share a metrics port: worker i gets METRICS_PORT + i - 1 (0 stays 0).
+const metricsPort = (i: number) => String(config.METRICS_PORT === 0 ? 0 : config.METRICS_PORT + i - 1);
+for (let i = 1; i <= config.WORKERS; i += 1) run(`worker-${i}`, 'worker', { METRICS_PORT: metricsPort(i) });
 
 function stop(signal: NodeJS.Signals) {
   if (stopping) return;

@@ -3,6 +3,7 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { VideoState as VideoModel } from '../../services/domain/video.js';
 import type { RecordedEvent as RecordedEventModel, Rendition as RenditionModel, MediaInfo as MediaInfoModel } from '../../services/domain/events.js';
+import type { AuditMismatch as AuditMismatchModel } from '../../services/eventstore/audit.js';
 import type { ApiContext } from '../../services/api/context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -24,6 +25,25 @@ export type Scalars = {
 export type AsOf = {
   position?: InputMaybe<Scalars['String']['input']>;
   time?: InputMaybe<Scalars['DateTime']['input']>;
+};
+
+export type AuditMismatch = {
+  __typename?: 'AuditMismatch';
+  detail: Scalars['String']['output'];
+  /** HASH_MISMATCH, CHAIN_BROKEN, VERSION_GAP, FOLD_FAILED, PROJECTION_MISMATCH, PROJECTION_MISSING or PROJECTION_ORPHAN. */
+  kind: Scalars['String']['output'];
+  /** The event at fault (for a projection mismatch, the stream's last event); null for a row without events. */
+  position?: Maybe<Scalars['String']['output']>;
+  streamId: Scalars['ID']['output'];
+};
+
+/** The result of an audit: every hash chain recomputed, every stream folded and compared with its row. */
+export type AuditReport = {
+  __typename?: 'AuditReport';
+  eventsChecked: Scalars['Int']['output'];
+  mismatches: Array<AuditMismatch>;
+  ok: Scalars['Boolean']['output'];
+  streamsChecked: Scalars['Int']['output'];
 };
 
 export type EventConnection = {
@@ -51,6 +71,8 @@ export type MediaInfo = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Rebuilds the videos projection from the log and swaps it in while the API keeps serving (admin). */
+  rebuildProjections: ReplayReport;
   /** Redrives a FAILED video with a new task. */
   retryVideo: Video;
   uploadVideo: Video;
@@ -83,12 +105,19 @@ export type ProcessingError = {
 
 export type Query = {
   __typename?: 'Query';
+  /** Recomputes the hash chains and compares the projection with a fresh fold (one stream, or all). */
+  audit: AuditReport;
   /** The event log, global or for one stream, in position order. */
   events: EventConnection;
   /** A video from the projection, or folded from the log as of a point in it. */
   video?: Maybe<Video>;
   /** Newest first; Relay-style cursor pagination. */
   videos: VideoConnection;
+};
+
+
+export type QueryAuditArgs = {
+  streamId?: InputMaybe<Scalars['ID']['input']>;
 };
 
 
@@ -119,6 +148,27 @@ export type Rendition = {
   sizeBytes: Scalars['Float']['output'];
   url: Scalars['String']['output'];
   width: Scalars['Int']['output'];
+};
+
+export type ReplayReport = {
+  __typename?: 'ReplayReport';
+  /** Rows of the replaced table that differed from what the log folds to (changed, missing or extra). */
+  differences: Scalars['Int']['output'];
+  durationMs: Scalars['Int']['output'];
+  /** Events folded into the new projection. */
+  events: Scalars['Int']['output'];
+  videos: Scalars['Int']['output'];
+};
+
+export type Subscription = {
+  __typename?: 'Subscription';
+  /** A video each time it changes or reports transcoding progress; without id, every video. */
+  videoUpdated: Video;
+};
+
+
+export type SubscriptionVideoUpdatedArgs = {
+  id?: InputMaybe<Scalars['ID']['input']>;
 };
 
 export type Video = {
@@ -249,6 +299,8 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
   AsOf: AsOf;
+  AuditMismatch: ResolverTypeWrapper<AuditMismatchModel>;
+  AuditReport: ResolverTypeWrapper<Omit<AuditReport, 'mismatches'> & { mismatches: Array<ResolversTypes['AuditMismatch']> }>;
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   DateTime: ResolverTypeWrapper<Scalars['DateTime']['output']>;
   EventConnection: ResolverTypeWrapper<Omit<EventConnection, 'edges'> & { edges: Array<ResolversTypes['EventEdge']> }>;
@@ -263,7 +315,9 @@ export type ResolversTypes = {
   ProcessingError: ResolverTypeWrapper<ProcessingError>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Rendition: ResolverTypeWrapper<RenditionModel>;
+  ReplayReport: ResolverTypeWrapper<ReplayReport>;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
+  Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Upload: ResolverTypeWrapper<Scalars['Upload']['output']>;
   Video: ResolverTypeWrapper<VideoModel>;
   VideoConnection: ResolverTypeWrapper<Omit<VideoConnection, 'edges'> & { edges: Array<ResolversTypes['VideoEdge']> }>;
@@ -275,6 +329,8 @@ export type ResolversTypes = {
 /** Mapping between all available schema types and the resolvers parents */
 export type ResolversParentTypes = {
   AsOf: AsOf;
+  AuditMismatch: AuditMismatchModel;
+  AuditReport: Omit<AuditReport, 'mismatches'> & { mismatches: Array<ResolversParentTypes['AuditMismatch']> };
   Boolean: Scalars['Boolean']['output'];
   DateTime: Scalars['DateTime']['output'];
   EventConnection: Omit<EventConnection, 'edges'> & { edges: Array<ResolversParentTypes['EventEdge']> };
@@ -289,12 +345,28 @@ export type ResolversParentTypes = {
   ProcessingError: ProcessingError;
   Query: Record<PropertyKey, never>;
   Rendition: RenditionModel;
+  ReplayReport: ReplayReport;
   String: Scalars['String']['output'];
+  Subscription: Record<PropertyKey, never>;
   Upload: Scalars['Upload']['output'];
   Video: VideoModel;
   VideoConnection: Omit<VideoConnection, 'edges'> & { edges: Array<ResolversParentTypes['VideoEdge']> };
   VideoEdge: Omit<VideoEdge, 'node'> & { node: ResolversParentTypes['Video'] };
   VideoEvent: RecordedEventModel;
+};
+
+export type AuditMismatchResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['AuditMismatch'] = ResolversParentTypes['AuditMismatch']> = {
+  detail?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  kind?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  position?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  streamId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
+export type AuditReportResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['AuditReport'] = ResolversParentTypes['AuditReport']> = {
+  eventsChecked?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  mismatches?: Resolver<Array<ResolversTypes['AuditMismatch']>, ParentType, ContextType>;
+  ok?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  streamsChecked?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
 export interface DateTimeScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['DateTime'], any> {
@@ -326,6 +398,7 @@ export type MediaInfoResolvers<ContextType = ApiContext, ParentType extends Reso
 };
 
 export type MutationResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  rebuildProjections?: Resolver<ResolversTypes['ReplayReport'], ParentType, ContextType>;
   retryVideo?: Resolver<ResolversTypes['Video'], ParentType, ContextType, RequireFields<MutationRetryVideoArgs, 'id'>>;
   uploadVideo?: Resolver<ResolversTypes['Video'], ParentType, ContextType, RequireFields<MutationUploadVideoArgs, 'file'>>;
 };
@@ -343,6 +416,7 @@ export type ProcessingErrorResolvers<ContextType = ApiContext, ParentType extend
 };
 
 export type QueryResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  audit?: Resolver<ResolversTypes['AuditReport'], ParentType, ContextType, Partial<QueryAuditArgs>>;
   events?: Resolver<ResolversTypes['EventConnection'], ParentType, ContextType, RequireFields<QueryEventsArgs, 'first'>>;
   video?: Resolver<Maybe<ResolversTypes['Video']>, ParentType, ContextType, RequireFields<QueryVideoArgs, 'id'>>;
   videos?: Resolver<ResolversTypes['VideoConnection'], ParentType, ContextType, RequireFields<QueryVideosArgs, 'first'>>;
@@ -354,6 +428,17 @@ export type RenditionResolvers<ContextType = ApiContext, ParentType extends Reso
   sizeBytes?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   url?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   width?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type ReplayReportResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['ReplayReport'] = ResolversParentTypes['ReplayReport']> = {
+  differences?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  durationMs?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  events?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  videos?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type SubscriptionResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Subscription'] = ResolversParentTypes['Subscription']> = {
+  videoUpdated?: SubscriptionResolver<ResolversTypes['Video'], "videoUpdated", ParentType, ContextType, Partial<SubscriptionVideoUpdatedArgs>>;
 };
 
 export interface UploadScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Upload'], any> {
@@ -400,6 +485,8 @@ export type VideoEventResolvers<ContextType = ApiContext, ParentType extends Res
 };
 
 export type Resolvers<ContextType = ApiContext> = {
+  AuditMismatch?: AuditMismatchResolvers<ContextType>;
+  AuditReport?: AuditReportResolvers<ContextType>;
   DateTime?: GraphQLScalarType;
   EventConnection?: EventConnectionResolvers<ContextType>;
   EventEdge?: EventEdgeResolvers<ContextType>;
@@ -410,6 +497,8 @@ export type Resolvers<ContextType = ApiContext> = {
   ProcessingError?: ProcessingErrorResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Rendition?: RenditionResolvers<ContextType>;
+  ReplayReport?: ReplayReportResolvers<ContextType>;
+  Subscription?: SubscriptionResolvers<ContextType>;
   Upload?: GraphQLScalarType;
   Video?: VideoResolvers<ContextType>;
   VideoConnection?: VideoConnectionResolvers<ContextType>;

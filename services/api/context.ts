@@ -1,11 +1,14 @@
 import type { Logger } from '../logger.js';
+import type { Role } from './auth/roles.js';
 import type { ApiDeps } from './deps.js';
 
 /** Per-request context handed to every resolver. */
 export interface ApiContext {
   deps: ApiDeps;
-  /** Who acts: recorded as `actor` in event metadata. */
+  /** Who acts: the token's name (or `anonymous` in open development mode), recorded as `actor` in event metadata. */
   actor: string;
+  /** The token's role; the authorization plugin checks every root field against it. */
+  role: Role;
   /** Ties this request to every event and log line it causes. */
   correlationId: string;
   log: Logger;

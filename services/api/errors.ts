@@ -1,5 +1,5 @@
 import { unwrapResolverError } from '@apollo/server/errors';
-import type { GraphQLFormattedError } from 'graphql';
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { ZodError } from 'zod';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import { isConnectionError } from '../eventstore/pgErrors.js';
@@ -29,8 +29,10 @@ export function createFormatError(log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && CLIENT_CODES.has(code)) return formatted;
-    const typed = toFramelogError(unwrapResolverError(error));
-    if (typed.code === ErrorCode.INTERNAL) log.error({ err: unwrapResolverError(error) }, 'internal error in resolver');
+    const cause = unwrapResolverError(error);
+    // Plugins (the role gate) reject with a GraphQLError wrapping the typed error.
+    const typed = toFramelogError(cause instanceof GraphQLError && cause.originalError instanceof FramelogError ? cause.originalError : cause);
+    if (typed.code === ErrorCode.INTERNAL) log.error({ err: cause }, 'internal error in resolver');
     return {
       message: typed.message,
       ...(formatted.locations ? { locations: formatted.locations } : {}),

@@ -7,8 +7,13 @@ import { LocalDiskStorage } from '../media/storage.js';
 import { closeBroker, createBroker, type Broker } from '../messaging/broker.js';
 import { createTaskPublisher } from '../messaging/publisher.js';
 import { createOutboxRelay, type OutboxRelay } from '../messaging/relay.js';
-import { brokerSettingsFromConfig, buildBrokerConfig } from '../messaging/topology.js';
+import { brokerSettingsFromConfig, buildBrokerConfig, Names } from '../messaging/topology.js';
+import { addLiveGauge, createMetrics } from '../metrics.js';
+import { outboxLag } from '../eventstore/outbox.js';
+import { createQueueDepthProbe } from '../messaging/queueDepth.js';
+import { authModeAtStart, createAuthenticator } from './auth/authenticate.js';
 import { createApiServer } from './server.js';
+import { createVideoUpdates } from './subscriptions/videoUpdates.js';
 
 // Composition root of the API process: the only place that reads the environment and opens connections.
 const config = loadConfig();
@@ -17,6 +22,25 @@ const pool = createPool(config.DATABASE_URL, { max: config.PG_POOL_MAX, applicat
 pool.on('error', (error) => log.error({ err: error }, 'idle PostgreSQL connection failed'));
 const db = createDb(pool);
 const storage = new LocalDiskStorage(config.MEDIA_ROOT);
+const production = config.NODE_ENV === 'production';
+
+// Production refuses to start without a token (the error stops the process); development may run open.
+const authMode = await authModeAtStart(db, production).catch((error: unknown) => {
+  if (production) throw error;
+  log.warn({ err: error }, 'could not check for API tokens at start; each request checks again');
+  return 'unknown' as const;
+});
+if (authMode === 'open') {
+  log.warn(
+    { auth: 'open' },
+    '!!! NO API TOKENS: every request is admin. Create one with `npm run token -- create --name NAME --role admin` to enforce auth !!!',
+  );
+}
+const metrics = createMetrics('api');
+addLiveGauge(metrics.registry, 'framelog_outbox_rows', 'Outbox rows not yet published.', async () => (await outboxLag(db)).count);
+addLiveGauge(metrics.registry, 'framelog_outbox_oldest_age_seconds', 'Age of the oldest unpublished outbox row (0 when empty).', async () => ((await outboxLag(db)).oldestAgeMs ?? 0) / 1000);
+const queueProbe = createQueueDepthProbe(config.AMQP_URL, config.AMQP_NAMESPACE, Names.workQueue);
+addLiveGauge(metrics.registry, 'framelog_queue_depth', 'Ready messages in the video_processing queue.', () => queueProbe.depth());
 
 let broker: Broker | undefined;
 let relay: OutboxRelay | undefined;
@@ -34,20 +58,31 @@ if (config.RELAY_IN_API) {
   await relay.start();
 }
 
+// One LISTEN connection per API process feeds every videoUpdated subscription and Video.progress.
+const videoUpdates = createVideoUpdates({ db, connectionString: config.DATABASE_URL, log: log.child({ component: 'video-updates' }) });
+await videoUpdates.start();
+
 const server = await createApiServer(
   {
     db,
+    videoUpdates,
     storage,
     log,
     maxUploadBytes: config.MAX_UPLOAD_BYTES,
+    authenticate: createAuthenticator(db, { allowOpen: !production }),
+    metrics,
     mediaBaseUrl: '',
     readiness: {
       postgres: async () => {
         await sql`select 1`.execute(db);
       },
+      // A real round trip to the broker (its own connection), so it holds with RELAY_IN_API=false too.
+      rabbitmq: async () => {
+        await queueProbe.depth();
+      },
     },
   },
-  { mediaRoot: config.MEDIA_ROOT, introspection: config.NODE_ENV !== 'production' },
+  { mediaRoot: config.MEDIA_ROOT, introspection: !production },
 );
 const port = await server.listen(config.PORT, config.HOST);
 const url = `http://${config.HOST}:${port}`;
@@ -62,8 +97,10 @@ async function shutdown(signal: string) {
   startup.abort();
   await server.stop().catch((error: unknown) => log.error({ err: error }, 'HTTP drain failed'));
   log.debug('HTTP drained');
+  await videoUpdates.stop().catch((error: unknown) => log.error({ err: error }, 'video updates stop failed'));
   await relay?.stop().catch((error: unknown) => log.error({ err: error }, 'relay stop failed'));
   log.debug('relay stopped');
+  await queueProbe.close();
   if (broker) await closeBroker(broker).catch((error: unknown) => log.error({ err: error }, 'broker close failed'));
   log.debug('broker closed');
   await db.destroy();

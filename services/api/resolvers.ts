@@ -2,8 +2,10 @@ import { GraphQLScalarType, Kind } from 'graphql';
 import GraphQLUpload from 'graphql-upload/GraphQLUpload.mjs';
 import type { Resolvers } from '../../schema/generated/graphql.js';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
-import { fold } from '../domain/video.js';
+import { fold, type VideoState } from '../domain/video.js';
+import { auditLog } from '../eventstore/audit.js';
 import { readAll } from '../eventstore/readAll.js';
+import { rebuildProjections } from '../eventstore/rebuild.js';
 import { readStream } from '../eventstore/readStream.js';
 import { listVideos, loadVideo } from '../eventstore/videos.js';
 import { retryVideo } from './commands/retryVideo.js';
@@ -79,12 +81,16 @@ export const resolvers: Resolvers = {
         pageInfo: { hasNextPage: page.length > limit, endCursor: last ? last.position.toString() : null },
       };
     },
+
+    async audit(_parent, { streamId }, { deps }) {
+      return auditLog(deps.db, streamId ? { streamId: parseId(streamId, 'streamId') } : {});
+    },
   },
 
   Mutation: {
     async uploadVideo(_parent, { file, title }, { deps, actor, correlationId }) {
       const upload = await file;
-      return uploadVideo(deps, {
+      const video = await uploadVideo(deps, {
         stream: upload.createReadStream(),
         filename: upload.filename,
         mimetype: upload.mimetype,
@@ -92,9 +98,24 @@ export const resolvers: Resolvers = {
         actor,
         correlationId,
       });
+      deps.metrics.uploads.inc();
+      deps.metrics.uploadBytes.inc(video.sizeBytes);
+      return video;
     },
     async retryVideo(_parent, { id }, { deps, actor, correlationId }) {
       return retryVideo(deps.db, { videoId: parseId(id), actor, correlationId });
+    },
+    async rebuildProjections(_parent, _args, { deps, log }) {
+      const report = await rebuildProjections(deps.db);
+      log.info(report, 'projections rebuilt');
+      return report;
+    },
+  },
+
+  Subscription: {
+    videoUpdated: {
+      subscribe: (_parent, { id }, { deps }) => deps.videoUpdates.subscribe(id ? parseId(id) : null),
+      resolve: (video: VideoState) => video,
     },
   },
 
@@ -104,13 +125,17 @@ export const resolvers: Resolvers = {
     media: (video) => video.media,
     renditions: (video) => video.renditions,
     posterUrl: (video, _args, { deps }) => (video.poster ? mediaUrl(deps.mediaBaseUrl, video.poster.storageKey) : null),
-    // Live progress arrives with its own issue; until then there is none to report.
-    progress: () => null,
+    // Reported by workers through NOTIFY and kept in memory by each API process: never an event.
+    progress: (video, _args, { deps }) => (video.status === 'PROCESSING' ? deps.videoUpdates.progressOf(video.id) : null),
     history: (video, _args, { deps }) => readStream(deps.db, video.id, { toPosition: video.lastPosition }),
   },
 
   Rendition: {
     url: (rendition, _args, { deps }) => mediaUrl(deps.mediaBaseUrl, rendition.storageKey),
+  },
+
+  AuditMismatch: {
+    position: (mismatch) => mismatch.position?.toString() ?? null,
   },
 
   VideoEvent: {

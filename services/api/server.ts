@@ -5,14 +5,18 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { makeExecutableSchema } from '@graphql-tools/schema';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import graphqlUploadExpress from 'graphql-upload/graphqlUploadExpress.mjs';
 import { z } from 'zod';
+import { authenticateRequest, authorizationPlugin, principalOf } from './auth/gate.js';
+import { graphqlProtection } from './armor.js';
 import type { ApiContext } from './context.js';
 import type { ApiDeps } from './deps.js';
 import { createFormatError } from './errors.js';
 import { resolvers } from './resolvers.js';
+import { attachSubscriptionServer } from './subscriptions/wsServer.js';
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
 export const typeDefs = readFileSync(path.join(SCHEMA_DIR, 'schema.graphql'), 'utf8');
@@ -33,20 +37,48 @@ export interface ApiServer {
 
 const correlationHeader = z.uuid();
 
+/** A readiness probe slower than this counts as down: an orchestrator's probe must never hang. */
+const READINESS_TIMEOUT_MS = 3_000;
+
+async function withTimeout(work: Promise<void>, ms: number, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export async function createApiServer(deps: ApiDeps, options: ApiServerOptions): Promise<ApiServer> {
   const app = express();
   app.disable('x-powered-by');
   const httpServer = http.createServer(app);
+  const schema = makeExecutableSchema<ApiContext>({ typeDefs, resolvers });
+  // Depth, cost, alias, directive and token limits; batched requests are refused.
+  const protection = graphqlProtection<ApiContext>();
+  // Subscriptions (videoUpdated) over graphql-ws on the same server and path, with the same limits.
+  const subscriptions = attachSubscriptionServer(httpServer, schema, deps, { validationRules: protection.validationRules });
   const apollo = new ApolloServer<ApiContext>({
-    typeDefs,
-    resolvers,
+    schema,
     introspection: options.introspection,
     formatError: createFormatError(deps.log),
     // CSRF prevention stays on (Apollo's default): multipart needs `apollo-require-preflight`.
     csrfPrevention: true,
+    validationRules: protection.validationRules,
+    allowBatchedHttpRequests: protection.allowBatchedHttpRequests,
+    includeStacktraceInErrorResponses: false,
     // main.ts owns the shutdown order (HTTP, relay, broker, pool); Apollo must not race it.
     stopOnTerminationSignals: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      ...protection.plugins,
+      authorizationPlugin,
+      // WebSocket clients are closed when Apollo drains, so they do not hold the HTTP server open.
+      { serverWillStart: () => Promise.resolve({ drainServer: () => subscriptions.dispose() }) },
+    ],
   });
   await apollo.start();
 
@@ -57,7 +89,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
     const checks = await Promise.all(
       Object.entries(deps.readiness).map(async ([name, probe]) => {
         try {
-          await probe();
+          await withTimeout(probe(), READINESS_TIMEOUT_MS, `${name} did not answer within ${READINESS_TIMEOUT_MS} ms`);
           return [name, 'ok'] as const;
         } catch (error) {
           return [name, error instanceof Error ? error.message : 'failed'] as const;
@@ -66,6 +98,10 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
     );
     const ready = checks.every(([, result]) => result === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(checks) });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
   // Only outputs are public; uploaded sources are not. send() answers Range requests (206) itself.
@@ -77,12 +113,15 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
+    // Before the multipart parser: a caller who may not upload is refused before the file is read.
+    authenticateRequest(deps.authenticate),
     graphqlUploadExpress({ maxFileSize: deps.maxUploadBytes, maxFiles: 1, maxFieldSize: 1_000_000 }),
     expressMiddleware(apollo, {
-      context: ({ req }) => {
+      context: ({ req, res }) => {
         const header = req.headers['x-correlation-id'];
         const correlationId = correlationHeader.safeParse(header).success ? (header as string) : randomUUID();
-        return Promise.resolve({ deps, actor: 'anonymous', correlationId, log: deps.log.child({ correlationId }) });
+        const principal = principalOf(res);
+        return Promise.resolve({ deps, actor: principal.name, role: principal.role, correlationId, log: deps.log.child({ correlationId, actor: principal.name }) });
       },
     }),
   );

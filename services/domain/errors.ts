@@ -10,6 +10,13 @@ export const ErrorCode = {
   INVALID_EVENT: 'INVALID_EVENT',
   VIDEO_NOT_FOUND: 'VIDEO_NOT_FOUND',
   RETRY_NOT_ALLOWED: 'RETRY_NOT_ALLOWED',
+  /** Another projection rebuild holds the database, or the swap could not get its lock in time. */
+  REBUILD_IN_PROGRESS: 'REBUILD_IN_PROGRESS',
+  // access
+  /** No bearer token, or one that is unknown or revoked. */
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  /** The token's role does not allow the operation. */
+  FORBIDDEN: 'FORBIDDEN',
   // client input
   BAD_USER_INPUT: 'BAD_USER_INPUT',
   UPLOAD_TOO_LARGE: 'UPLOAD_TOO_LARGE',
@@ -30,6 +37,10 @@ export const ErrorCode = {
   INVALID_MESSAGE: 'INVALID_MESSAGE',
   REDELIVERY_LIMIT: 'REDELIVERY_LIMIT',
   MAX_ATTEMPTS: 'MAX_ATTEMPTS',
+  /** The broker dead-lettered the task's message on its own (e.g. its delivery limit) before any outcome. */
+  DEAD_LETTERED: 'DEAD_LETTERED',
+  /** A worker was stopped mid-job; the task was requeued without counting an attempt. */
+  WORKER_SHUTDOWN: 'WORKER_SHUTDOWN',
   // infrastructure
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
   BROKER_UNAVAILABLE: 'BROKER_UNAVAILABLE',

@@ -66,6 +66,11 @@ export const ProcessingFailedData = z.object({
   message: z.string(),
   retryable: z.boolean(),
   nextAttemptAt: z.iso.datetime({ offset: true }).nullable().optional(),
+  /**
+   * The attempt did not fail: it was stopped from outside (worker shutdown) and the task is requeued.
+   * It counts neither as an attempt nor as a crashed delivery (DESIGN §4, SIGTERM).
+   */
+  interrupted: z.boolean().optional(),
 });
 
 export const VideoFailedData = z.object({

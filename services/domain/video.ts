@@ -120,6 +120,11 @@ export function evolve(state: VideoState | null, event: Recorded): VideoState {
     case 'ProcessingFailed':
       requireTask();
       if (state.status !== VideoStatus.PROCESSING) throw illegal('processing has not started');
+      if (event.data.interrupted === true) {
+        // Stopped by a shutdown, not failed: the attempt is given back and its start is not counted as
+        // a crash (earlier crashed starts still are).
+        return { ...base, status: VideoStatus.RETRYING, attempts: event.data.attempt - 1, unfinishedStarts: Math.max(state.unfinishedStarts - 1, 0) };
+      }
       return {
         ...base,
         status: VideoStatus.RETRYING,

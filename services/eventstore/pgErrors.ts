@@ -1,6 +1,8 @@
 /** PostgreSQL errors are matched by SQLSTATE (and constraint name), never by message text. */
 export const SqlState = {
   UNIQUE_VIOLATION: '23505',
+  /** lock_timeout expired. */
+  LOCK_NOT_AVAILABLE: '55P03',
   /** Raised by the events chain trigger: the stated version does not follow the stream's last one. */
   STREAM_VERSION_GAP: 'FL001',
   /** Raised by the append-only trigger on UPDATE, DELETE or TRUNCATE of events. */

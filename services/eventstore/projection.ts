@@ -53,3 +53,23 @@ export function videoRowToState(row: VideoRow): VideoState {
     lastPosition: BigInt(row.last_position),
   };
 }
+
+/**
+ * The same row as `videoStateToRow`, as a JSON object that `jsonb_populate_recordset(null::videos, …)`
+ * turns back into exactly those column values: lets the rebuild insert, and the audit compare, a
+ * whole page of rows in one statement.
+ */
+export function videoStateToJsonRecord(state: VideoState): Record<string, unknown> {
+  const row = videoStateToRow(state);
+  const json = (value: string | null | undefined): unknown => (value === null || value === undefined ? null : JSON.parse(value));
+  return {
+    ...row,
+    size_bytes: String(row.size_bytes),
+    created_position: String(row.created_position),
+    last_position: String(row.last_position),
+    last_error: json(row.last_error),
+    media: json(row.media),
+    renditions: json(row.renditions),
+    poster: json(row.poster),
+  };
+}

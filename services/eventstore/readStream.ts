@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { EventMetadata, RecordedEvent, VideoEvent } from '../domain/events.js';
 import type { Db } from './db.js';
 import type { EventRow } from './schema.js';
@@ -26,7 +27,9 @@ export interface StreamBound {
 export async function readStream(db: Db, streamId: string, bound: StreamBound = {}): Promise<RecordedEvent[]> {
   let query = db.selectFrom('events').selectAll().where('stream_id', '=', streamId);
   if (bound.toPosition !== undefined) query = query.where('position', '<=', bound.toPosition.toString());
-  if (bound.toTime !== undefined) query = query.where('recorded_at', '<=', bound.toTime);
+  // recorded_at has microseconds but the API shows milliseconds: compare at the API's precision, so
+  // asOf the recordedAt of an event includes that event.
+  if (bound.toTime !== undefined) query = query.where(sql<Date>`date_trunc('milliseconds', recorded_at)`, '<=', bound.toTime);
   const rows = await query.orderBy('version').execute();
   return rows.map(toRecordedEvent);
 }

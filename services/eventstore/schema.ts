@@ -56,7 +56,18 @@ export interface VideosTable {
   last_position: BigintColumn;
 }
 
+/** API tokens (migration 0003): only the sha256 of a token is stored, never the token. */
+export interface ApiTokensTable {
+  id: Generated<string>;
+  name: string;
+  role: string;
+  token_hash: Buffer;
+  created_at: Generated<Date>;
+  revoked_at: Date | null;
+}
+
 export interface Database {
+  api_tokens: ApiTokensTable;
   events: EventsTable;
   outbox: OutboxTable;
   videos: VideosTable;
@@ -66,3 +77,4 @@ export type EventRow = Selectable<EventsTable>;
 export type OutboxRow = Selectable<OutboxTable>;
 export type NewOutboxRow = Insertable<OutboxTable>;
 export type VideoRow = Selectable<VideosTable>;
+export type ApiTokenRow = Selectable<ApiTokensTable>;

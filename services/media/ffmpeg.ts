@@ -107,15 +107,29 @@ export async function runFfmpeg(run: FfmpegRun): Promise<{ stderr: string }> {
   });
 }
 
+/**
+ * Input options that bound the decoder's and the filter graph's threads (FFMPEG_THREADS; encoders take
+ * `-threads` among their output options). 0 leaves all three to ffmpeg, which uses every core.
+ */
+export function threadInputOptions(threads: number): string[] {
+  if (threads <= 0) return [];
+  const n = String(threads);
+  return ['-threads', n, '-filter_threads', n, '-filter_complex_threads', n];
+}
+
 /** ffmpeg's wording when the input, not the machine, is the problem: retrying cannot help. */
 const CORRUPT_INPUT =
-  /Invalid data found when processing input|moov atom not found|Format not on whitelist|Protocol not on whitelist|corrupt (decoded frame|input packet)|Packet corrupt|could not find codec parameters/i;
+  /Invalid data found when processing input|moov atom not found|Format not on whitelist|Protocol not on whitelist|corrupt (decoded frame|input packet)|Packet corrupt|could not find codec parameters|Decoder \(codec [^)]*\) not found|Error while opening decoder/i;
 
-function ffmpegFailed(error: Error, stderr: string): FramelogError {
+/** The machine's wording: these win over CORRUPT_INPUT, since a damaged file may also fill a disk. */
+const MACHINE_TROUBLE = /No space left on device|Cannot allocate memory|Resource temporarily unavailable|killed with signal/i;
+
+export function ffmpegFailed(error: Error, stderr: string): FramelogError {
   const text = `${error.message}\n${stderr}`;
-  const corrupt = CORRUPT_INPUT.test(text);
+  const corrupt = CORRUPT_INPUT.test(text) && !MACHINE_TROUBLE.test(text);
+  // One code, one meaning: MEDIA_CORRUPT is never retried, TRANSCODE_FAILED always is.
   return new FramelogError(
-    ErrorCode.TRANSCODE_FAILED,
+    corrupt ? ErrorCode.MEDIA_CORRUPT : ErrorCode.TRANSCODE_FAILED,
     corrupt
       ? 'ffmpeg could not decode the video; the file is damaged or not supported.'
       : `ffmpeg failed: ${error.message.split('\n')[0] ?? 'unknown error'}`,

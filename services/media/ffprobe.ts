@@ -118,6 +118,13 @@ function probeError(
       { details, cause: error },
     );
   }
+  if (/moov atom not found/i.test(stderr)) {
+    // An MP4/MOV whose index is missing: typically an upload cut off before its end (the index comes last).
+    return new FramelogError(ErrorCode.MEDIA_CORRUPT, 'The MP4/MOV file has no index (moov); it is truncated or damaged. Upload it again.', {
+      details,
+      cause: error,
+    });
+  }
   if (/No such file or directory/i.test(stderr)) {
     return new FramelogError(ErrorCode.SOURCE_MISSING, 'The uploaded file is no longer in storage.', {
       details,

@@ -1,6 +1,6 @@
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Poster } from '../domain/events.js';
-import { runFfmpeg } from './ffmpeg.js';
+import { runFfmpeg, threadInputOptions } from './ffmpeg.js';
 import { posterKey } from './keys.js';
 import type { RenditionPlan } from './ladder.js';
 import type { ProbedMedia } from './probe.js';
@@ -40,7 +40,7 @@ export async function extractPoster(input: PosterInput, options: PosterOptions):
       await runFfmpeg({
         input: input.sourcePath,
         // Input seeking: jumps to the nearest keyframe before decoding instead of decoding from the start.
-        inputOptions: seconds > 0 ? ['-ss', seconds.toFixed(3)] : [],
+        inputOptions: [...threadInputOptions(options.threads), ...(seconds > 0 ? ['-ss', seconds.toFixed(3)] : [])],
         outputs: [
           {
             path: tempPath,
@@ -66,10 +66,10 @@ export async function extractPoster(input: PosterInput, options: PosterOptions):
       }
       if (seconds === 0) break;
     }
-    await rm(tempPath, { force: true });
+    await storage.discard(tempPath);
     return null;
   } catch (error) {
-    await rm(tempPath, { force: true }).catch(() => undefined);
+    await storage.discard(tempPath).catch(() => undefined);
     throw error;
   }
 }

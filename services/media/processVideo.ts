@@ -1,5 +1,6 @@
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import type { MediaInfo, Poster, Rendition } from '../domain/events.js';
+import { renditionsPrefix } from './keys.js';
 import { planLadder, posterSize } from './ladder.js';
 import { extractPoster } from './poster.js';
 import { probeMedia, type ProbedMedia, type ProbeLimits } from './probe.js';
@@ -11,8 +12,17 @@ export interface MediaProcessorOptions {
   limits: ProbeLimits;
   /** Upper bound for one whole job (JOB_TIMEOUT_SECONDS × 1000); default 20 minutes. See jobBudgetMs. */
   timeoutMs?: number;
-  /** ffmpeg threads per encoder (FFMPEG_THREADS); 0 lets ffmpeg choose. */
+  /** FFMPEG_THREADS: threads of ffmpeg's decoder, filters and each encoder; 0 lets ffmpeg choose. */
   threads: number;
+  /** How the job budget scales with the video's duration (see jobBudgetMs); the defaults suit production. */
+  budget?: JobBudgetScale;
+}
+
+export interface JobBudgetScale {
+  /** Budget of a clip however short it is. */
+  minMs: number;
+  /** Budget per second of video. */
+  perMediaSecondMs: number;
 }
 
 export interface ProcessInput {
@@ -36,8 +46,7 @@ export interface MediaProcessor {
 
 const DEFAULT_TIMEOUT_MS = 20 * 60_000;
 const PROBE_TIMEOUT_MS = 30_000;
-const MIN_BUDGET_MS = 60_000;
-const BUDGET_PER_MEDIA_SECOND_MS = 10_000;
+const DEFAULT_BUDGET: JobBudgetScale = { minMs: 60_000, perMediaSecondMs: 10_000 };
 
 /**
  * Wall-clock budget of a job for a video of `durationSeconds`: min(configured, max(60 s, 10 × duration)).
@@ -45,8 +54,8 @@ const BUDGET_PER_MEDIA_SECOND_MS = 10_000;
  * scaling with duration stops a short clip — or a file whose header lies about a short duration — from
  * holding a worker for the whole configured time. 10x real time is far slower than a veryfast ladder runs.
  */
-export function jobBudgetMs(configuredMs: number, durationSeconds: number): number {
-  return Math.min(configuredMs, Math.max(MIN_BUDGET_MS, BUDGET_PER_MEDIA_SECOND_MS * durationSeconds));
+export function jobBudgetMs(configuredMs: number, durationSeconds: number, scale: JobBudgetScale = DEFAULT_BUDGET): number {
+  return Math.min(configuredMs, Math.max(scale.minMs, scale.perMediaSecondMs * durationSeconds));
 }
 
 /**
@@ -61,32 +70,46 @@ export function createMediaProcessor(options: MediaProcessorOptions): MediaProce
   return {
     async process({ videoId, sourceKey, signal, onProgress }) {
       const startedAt = Date.now();
-      if (!(await storage.exists(sourceKey))) {
+      const source = await storage.readLocal(sourceKey);
+      if (source === null) {
         throw new FramelogError(ErrorCode.SOURCE_MISSING, `The uploaded file ${sourceKey} is not in storage.`, {
           retryable: false,
           details: { videoId, sourceKey },
         });
       }
-      const sourcePath = storage.localPath(sourceKey);
-      const media = await probeMedia(sourcePath, limits, {
-        timeoutMs: Math.min(PROBE_TIMEOUT_MS, configuredMs),
-        signal,
-      });
-      const deadline = startedAt + jobBudgetMs(configuredMs, media.durationSeconds);
-      const remainingMs = (): number => Math.max(1, deadline - Date.now());
+      try {
+        if (source.sizeBytes === 0) {
+          // The API refuses empty uploads; a source emptied in storage since then gets the same code.
+          throw new FramelogError(ErrorCode.UPLOAD_EMPTY, 'The uploaded file is empty; upload the video again.', {
+            retryable: false,
+            details: { videoId, sourceKey },
+          });
+        }
+        // A previous run of this video killed mid-transcode (SIGKILL, OOM) could not clean up after itself.
+        await storage.removeTemps(renditionsPrefix(videoId));
+        const sourcePath = source.path;
+        const media = await probeMedia(sourcePath, limits, {
+          timeoutMs: Math.min(PROBE_TIMEOUT_MS, configuredMs),
+          signal,
+        });
+        const deadline = startedAt + jobBudgetMs(configuredMs, media.durationSeconds, options.budget);
+        const remainingMs = (): number => Math.max(1, deadline - Date.now());
 
-      const plan = planLadder(media);
-      const renditions = await transcodeRenditions(
-        { storage, videoId, sourcePath, media, plan },
-        { timeoutMs: remainingMs(), threads, signal, onProgress: (percent) => onProgress?.(percent * 0.95) },
-      );
-      const size = posterSize(plan);
-      const poster =
-        size === undefined
-          ? null
-          : await extractPoster({ storage, videoId, sourcePath, media, size }, { timeoutMs: remainingMs(), threads, signal });
-      onProgress?.(100);
-      return { media: toMediaInfo(media), renditions, poster };
+        const plan = planLadder(media);
+        const renditions = await transcodeRenditions(
+          { storage, videoId, sourcePath, media, plan },
+          { timeoutMs: remainingMs(), threads, signal, onProgress: (percent) => onProgress?.(percent * 0.95) },
+        );
+        const size = posterSize(plan);
+        const poster =
+          size === undefined
+            ? null
+            : await extractPoster({ storage, videoId, sourcePath, media, size }, { timeoutMs: remainingMs(), threads, signal });
+        onProgress?.(100);
+        return { media: toMediaInfo(media), renditions, poster };
+      } finally {
+        await source.release();
+      }
     },
   };
 }

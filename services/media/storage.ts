@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, rmdir, stat as fsStat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, rmdir, stat as fsStat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,27 +23,41 @@ export interface StoredObject {
   modifiedAt: Date;
 }
 
+/** A local file holding a stored object's bytes, for ffmpeg to read; `release` when done with it. */
+export interface LocalFile {
+  path: string;
+  sizeBytes: number;
+  release(): Promise<void>;
+}
+
 /**
  * Where uploads and renditions live. Keys are relative, slash-separated and validated (keys.ts).
  *
- * ffmpeg needs real files, so the interface speaks in local paths: `localPath` says where a key's bytes
- * are on this machine and `tempPathFor` + `commit` publish a file produced locally. A future S3-compatible
- * backend keeps the same shape with a local working directory: it downloads an object there before
- * `localPath` is read (one more method, e.g. `fetch(key)`), and `commit` uploads the temp file instead
- * of renaming it.
+ * ffmpeg needs real files, so reading and producing go through local files, while everything else is
+ * by key: `readLocal` gives a local file with a key's bytes and `tempPathFor` + `commit` publish a file
+ * produced locally (or `discard` drops it). Local disk hands out the files themselves; an S3-compatible
+ * backend implements the same interface with a local working directory: `readLocal` downloads the object
+ * there and `release` deletes the copy, `commit` uploads the temp file. No caller builds paths from keys.
  */
 export interface MediaStorage {
   /**
    * Streams `source` to `key` (temp file, fsync, rename), hashing on the fly. On any failure the source
-   * is destroyed, the temp file removed and nothing is left at `key`.
+   * is destroyed, the temp file removed and nothing is left at `key`. An empty source is UPLOAD_EMPTY.
    */
   writeStream(key: string, source: Readable, options: WriteStreamOptions): Promise<WrittenObject>;
-  /** The absolute local path of `key` (for ffmpeg to read). */
-  localPath(key: string): string;
-  /** A unique temp path beside `key`, its directory created; publish it with `commit`. */
+  /** A local file with the bytes of `key`, or null when `key` does not exist. */
+  readLocal(key: string): Promise<LocalFile | null>;
+  /** A unique local temp path for a file that will become `key`; publish it with `commit` or drop it with `discard`. */
   tempPathFor(key: string): Promise<string>;
   /** Atomically moves a file made at `tempPath` to `key`, replacing what was there. */
   commit(tempPath: string, key: string): Promise<void>;
+  /** Removes a temp file that will not be committed (a missing one is fine), and whatever tempPathFor made for it. */
+  discard(tempPath: string): Promise<void>;
+  /**
+   * Removes the temp files left under `prefix` by runs that never finished (a worker killed mid-job), so
+   * they do not pile up: the next run of the same video calls it before it starts.
+   */
+  removeTemps(prefix: string): Promise<void>;
   /** Removes `key`; a missing key is not an error. */
   remove(key: string): Promise<void>;
   /** Removes every key under `prefix` (e.g. all outputs of one video). */
@@ -73,6 +87,12 @@ export class LocalDiskStorage implements MediaStorage {
     return resolved;
   }
 
+  async readLocal(key: string): Promise<LocalFile | null> {
+    const stored = await this.stat(key);
+    // The stored file itself: nothing to copy, nothing to clean up.
+    return stored === null ? null : { path: this.localPath(key), sizeBytes: stored.sizeBytes, release: async () => {} };
+  }
+
   async tempPathFor(key: string): Promise<string> {
     const finalPath = this.localPath(key);
     await mkdir(path.dirname(finalPath), { recursive: true });
@@ -90,6 +110,32 @@ export class LocalDiskStorage implements MediaStorage {
     await mkdir(dir, { recursive: true });
     await rename(tempPath, finalPath);
     await syncDirectory(dir);
+  }
+
+  async discard(tempPath: string): Promise<void> {
+    const resolved = path.resolve(tempPath);
+    const relative = path.relative(this.root, resolved);
+    // Only our own temp names: discard must never become a way to delete arbitrary files.
+    if (relative.startsWith('..') || path.isAbsolute(relative) || !isTempName(path.basename(resolved))) {
+      throw new FramelogError(ErrorCode.INTERNAL, `${tempPath} is not a temp file of this storage; use tempPathFor.`);
+    }
+    await rm(resolved, { force: true });
+    // tempPathFor made the directory (e.g. renditions/<id>/); a failed run must not leave it behind empty.
+    // rmdir refuses a directory that still holds committed outputs or another run's temp files.
+    await rmdir(path.dirname(resolved)).catch(() => undefined);
+  }
+
+  async removeTemps(prefix: string): Promise<void> {
+    const dir = this.localPath(prefix);
+    let entries;
+    try {
+      entries = await readdir(dir, { recursive: true, withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    const temps = entries.filter((entry) => entry.isFile() && isTempName(entry.name));
+    await Promise.all(temps.map((entry) => this.discard(path.join(entry.parentPath, entry.name))));
   }
 
   async writeStream(key: string, source: Readable, { maxBytes }: WriteStreamOptions): Promise<WrittenObject> {
@@ -165,6 +211,8 @@ export class LocalDiskStorage implements MediaStorage {
     }
   }
 }
+
+const isTempName = (name: string): boolean => name.startsWith('.') && name.endsWith(TEMP_SUFFIX);
 
 /** Makes a rename in `dir` durable (the directory entry itself must reach the disk). */
 async function syncDirectory(dir: string): Promise<void> {

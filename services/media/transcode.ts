@@ -1,7 +1,8 @@
-import { rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import type { Rendition } from '../domain/events.js';
-import { runFfmpeg } from './ffmpeg.js';
+import { runFfmpeg, threadInputOptions } from './ffmpeg.js';
+import { runFfprobe } from './ffprobe.js';
 import { renditionKey } from './keys.js';
 import type { RenditionPlan } from './ladder.js';
 import type { ProbedMedia } from './probe.js';
@@ -19,7 +20,7 @@ export interface TranscodeInput {
 export interface TranscodeOptions {
   /** Wall-clock limit; past it ffmpeg is killed and JOB_TIMEOUT (retryable) thrown. */
   timeoutMs: number;
-  /** ffmpeg `-threads` per encoder; 0 lets ffmpeg choose. */
+  /** FFMPEG_THREADS: threads of the decoder, the filter graph and each encoder; 0 lets ffmpeg choose. */
   threads: number;
   /** Aborting kills ffmpeg and throws an error named 'AbortError'. */
   signal?: AbortSignal;
@@ -29,8 +30,9 @@ export interface TranscodeOptions {
 /**
  * Produces every rendition of `plan` in ONE ffmpeg run: the source is decoded once and `split` feeds one
  * scaler and encoder per rung (DESIGN §5: 1.3-1.4x faster than a run per rendition). Outputs are written
- * to temp names and renamed to their deterministic keys only after ffmpeg succeeded, so a re-run replaces
- * the previous files and a failed run leaves no temp file behind.
+ * to temp names and renamed to their deterministic keys only after ffmpeg succeeded and the result covers
+ * the source's duration, so a re-run replaces the previous files and a failed run leaves no temp file (and
+ * no empty directory) behind.
  */
 export async function transcodeRenditions(input: TranscodeInput, options: TranscodeOptions): Promise<Rendition[]> {
   const { storage, videoId, plan, media } = input;
@@ -42,21 +44,23 @@ export async function transcodeRenditions(input: TranscodeInput, options: Transc
     }),
   );
 
+  const deadline = Date.now() + options.timeoutMs;
   try {
     const { stderr } = await runFfmpeg({
       input: input.sourcePath,
+      inputOptions: threadInputOptions(options.threads),
       complexFilter: ladderFilterGraph(media.videoStreamIndex, plan),
       outputs: targets.map(({ tempPath }, index) => ({
         path: tempPath,
         options: renditionOutputOptions(index, media, options.threads),
       })),
-      timeoutMs: options.timeoutMs,
+      timeoutMs: Math.max(1, deadline - Date.now()),
       signal: options.signal,
       durationSeconds: media.durationSeconds,
       onProgress: options.onProgress,
     });
     if (/Output file is empty, nothing was encoded/.test(stderr)) {
-      throw new FramelogError(ErrorCode.TRANSCODE_FAILED, 'No video frame could be decoded from the upload.', {
+      throw new FramelogError(ErrorCode.MEDIA_CORRUPT, 'No video frame could be decoded from the upload; the file is damaged.', {
         retryable: false,
         details: { stderr: stderr.slice(-2000) },
       });
@@ -64,6 +68,10 @@ export async function transcodeRenditions(input: TranscodeInput, options: Transc
     for (const { tempPath } of targets) {
       const { size } = await stat(tempPath);
       if (size === 0) throw new FramelogError(ErrorCode.TRANSCODE_FAILED, 'ffmpeg wrote an empty rendition.', { retryable: true });
+    }
+    const first = targets[0];
+    if (first !== undefined) {
+      await assertCoversSource(first.tempPath, media.durationSeconds, { timeoutMs: Math.max(1, deadline - Date.now()), signal: options.signal });
     }
 
     const renditions: Rendition[] = [];
@@ -76,8 +84,33 @@ export async function transcodeRenditions(input: TranscodeInput, options: Transc
     return renditions;
   } catch (error) {
     // Committed temps are gone already (renamed); everything else ffmpeg may have started goes too.
-    await Promise.all(targets.map(({ tempPath }) => rm(tempPath, { force: true }).catch(() => undefined)));
+    await Promise.all(targets.map(({ tempPath }) => storage.discard(tempPath).catch(() => undefined)));
     throw error;
+  }
+}
+
+/**
+ * ffmpeg exits 0 on a truncated or damaged upload: it conceals what it can, skips what it cannot and stops
+ * where the data ends, so the rendition is silently shorter than the header promised. Shorter by more than
+ * this is refused as MEDIA_CORRUPT (not retryable); a little is normal (last frame duration, audio padding).
+ */
+export function allowedShortfallSeconds(durationSeconds: number): number {
+  return Math.max(0.5, durationSeconds * 0.1);
+}
+
+async function assertCoversSource(
+  renditionPath: string,
+  durationSeconds: number,
+  probe: { timeoutMs: number; signal?: AbortSignal },
+): Promise<void> {
+  const written = Number((await runFfprobe(renditionPath, probe)).format.duration);
+  if (!Number.isFinite(written) || durationSeconds - written > allowedShortfallSeconds(durationSeconds)) {
+    throw new FramelogError(
+      ErrorCode.MEDIA_CORRUPT,
+      `Only ${Number.isFinite(written) ? written.toFixed(2) : 'an unknown length'} s of the ${durationSeconds.toFixed(2)} s video ` +
+        'could be decoded; the file is truncated or damaged. Upload it again.',
+      { retryable: false, details: { decodedSeconds: Number.isFinite(written) ? written : null, durationSeconds } },
+    );
   }
 }
 

@@ -33,6 +33,10 @@ export function awaitConfirm(session: PublicationSession, messageId: string): Pr
       session.abort();
       fail('the connection is down');
     });
+    // Rascal reports an already-paused vhost by emitting `paused` from its `newListener` hook, which
+    // Node runs before adding the listener being registered: the handler above missed it. Registering
+    // a second listener replays it to the first. (Should Rascal ever emit it later, `settled` dedupes.)
+    session.on('paused', () => undefined);
     session.on('success', () => {
       if (settled) return;
       settled = true;

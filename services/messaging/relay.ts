@@ -1,5 +1,5 @@
-import pg from 'pg';
 import type { Db } from '../eventstore/db.js';
+import { createNotificationListener } from '../eventstore/notifications.js';
 import { claimOutboxBatch, deferOutboxRows, deleteOutboxRows } from '../eventstore/outbox.js';
 import type { OutboxRow } from '../eventstore/schema.js';
 import { messageOf, type Logger } from './broker.js';
@@ -37,9 +37,6 @@ interface BatchResult {
   failed: number;
 }
 
-const LISTEN_RETRY_MIN_MS = 500;
-const LISTEN_RETRY_MAX_MS = 30_000;
-
 /**
  * Publishes outbox rows (DESIGN §2): wakes on NOTIFY or on the sweep, claims a batch with FOR UPDATE
  * SKIP LOCKED, publishes it concurrently (a confirm channel per message from Rascal's pool), deletes
@@ -61,7 +58,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let failureTimer: NodeJS.Timeout | undefined;
   let sweepTimer: NodeJS.Timeout | undefined;
   const inFlight = new Set<Promise<unknown>>();
-  const listener = createListener(options, () => wake());
+  // Each (re)connection drains too: notifications sent while the connection was down are lost.
+  const listener = createNotificationListener({
+    connectionString: options.listenConnectionString,
+    channels: [OUTBOX_CHANNEL],
+    applicationName: 'framelog-relay-listen',
+    logger,
+    onNotification: () => wake(),
+    onConnected: () => wake(),
+  });
 
   function track<T>(work: Promise<T>): Promise<T> {
     inFlight.add(work);
@@ -74,8 +79,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const rows = await claimOutboxBatch(trx, batchSize);
       if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
 
+      // All at once: each publish holds a confirm channel only until its own confirm (DESIGN §7).
       const results = await Promise.allSettled(
-        rows.map((row) => publisher.publishMessage(row.routing_key, row.payload, propertiesOf(row))),
+        rows.map(async (row) => publisher.publishMessage(row.routing_key, row.payload, propertiesOf(row))),
       );
       const confirmed: string[] = [];
       const deferrals = new Map<number, { ids: string[]; error: string }>();
@@ -107,9 +113,13 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     if (stopped || !started) return;
     wakeRequested = true;
     if (loop || failureTimer) return;
-    loop = track(runLoop()).finally(() => {
-      loop = undefined;
-    });
+    loop = track(runLoop())
+      .catch((error: unknown) => logger.error({ err: error }, 'Outbox relay loop failed'))
+      .finally(() => {
+        loop = undefined;
+        // A wake that arrived while the loop was finishing must not wait for the next sweep.
+        if (wakeRequested && !failureTimer) wake();
+      });
   }
 
   async function runLoop(): Promise<void> {
@@ -171,77 +181,5 @@ function propertiesOf(row: OutboxRow): PublishProperties {
     correlationId: typeof correlationId === 'string' ? correlationId : row.id,
     ...(typeof traceparent === 'string' ? { traceparent } : {}),
     headers,
-  };
-}
-
-interface Listener {
-  start(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/**
- * A dedicated connection that LISTENs for outbox notifications. When it drops it is replaced with
- * backoff; each new connection triggers a drain, since notifications sent meanwhile were lost.
- */
-function createListener(options: OutboxRelayOptions, onNotify: () => void): Listener {
-  const { listenConnectionString, logger } = options;
-  let client: pg.Client | undefined;
-  let active = false;
-  let attempt = 0;
-  let reconnectTimer: NodeJS.Timeout | undefined;
-
-  function scheduleReconnect(from: pg.Client, error?: unknown): void {
-    // Only the current client may trigger a reconnect, once; stale clients' late events are ignored.
-    if (!active || client !== from) return;
-    client = undefined;
-    from.removeAllListeners('notification');
-    from.on('error', () => undefined);
-    void from.end().catch(() => undefined);
-    attempt += 1;
-    const retryInMs = Math.min(LISTEN_RETRY_MIN_MS * 2 ** (attempt - 1), LISTEN_RETRY_MAX_MS);
-    logger.warn({ err: error, retryInMs }, 'Outbox LISTEN connection lost; relying on the sweep until it is back');
-    reconnectTimer = setTimeout(() => {
-      reconnectTimer = undefined;
-      void connect();
-    }, retryInMs);
-  }
-
-  async function connect(): Promise<void> {
-    if (!active) return;
-    const next = new pg.Client({
-      connectionString: listenConnectionString,
-      application_name: 'framelog-relay-listen',
-      keepAlive: true,
-    });
-    client = next;
-    next.on('notification', () => onNotify());
-    next.on('error', (error) => scheduleReconnect(next, error));
-    next.on('end', () => scheduleReconnect(next));
-    try {
-      await next.connect();
-      await next.query(`LISTEN ${OUTBOX_CHANNEL}`);
-      if (attempt > 0) logger.info({}, 'Outbox LISTEN connection restored');
-      attempt = 0;
-      onNotify();
-    } catch (error) {
-      scheduleReconnect(next, error);
-    }
-  }
-
-  return {
-    async start() {
-      active = true;
-      await connect();
-    },
-    async stop() {
-      active = false;
-      clearTimeout(reconnectTimer);
-      const current = client;
-      client = undefined;
-      if (current) {
-        current.removeAllListeners('notification');
-        await current.end().catch(() => undefined);
-      }
-    },
   };
 }

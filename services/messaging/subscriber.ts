@@ -13,6 +13,8 @@ export interface TaskDelivery {
   /** Failed deliveries so far, from the quorum queue's x-delivery-count; 0 on the first delivery. */
   deliveryCount: number;
   redelivered: boolean;
+  /** Set on a copy requeued with `interruptedAttempt` (see TaskOutcome). */
+  interruptedAttempt: number | null;
 }
 
 export type TaskOutcome =
@@ -22,8 +24,12 @@ export type TaskOutcome =
   | { kind: 'retry'; delayMs: number }
   /** Give up: the message goes to the dead-letter queue with the reason in a header. */
   | { kind: 'dead-letter'; reason: string }
-  /** Give the message back without counting a failure (shutdown, database down); redelivered shortly. */
-  | { kind: 'requeue' };
+  /**
+   * Give the message back without counting a failure (shutdown, database down); redelivered shortly.
+   * `interruptedAttempt` travels with the copy (a header) when the handler started an attempt but could
+   * not record that it ended, so the next delivery can.
+   */
+  | { kind: 'requeue'; interruptedAttempt?: number };
 
 export type TaskHandler = (delivery: TaskDelivery) => Promise<TaskOutcome>;
 
@@ -67,8 +73,10 @@ export async function subscribeTasks(
   const session = await broker.subscribe(Names.subscription);
 
   function track(work: Promise<void>): void {
-    inFlight.add(work);
-    void work.finally(() => inFlight.delete(work));
+    const settled = work
+      .catch((error: unknown) => logger.error({ err: error }, 'Settling a task message failed'))
+      .finally(() => inFlight.delete(settled));
+    inFlight.add(settled);
   }
 
   function ack(ackOrNack: AckOrNack, message: ConsumeMessage): Promise<void> {
@@ -123,10 +131,18 @@ export async function subscribeTasks(
         }
         return forward(message, ackOrNack, delayPublicationName(step), {}, 'requeue');
       }
-      case 'requeue':
-        return forward(message, ackOrNack, Names.requeuePublication, {}, 'requeue');
+      case 'requeue': {
+        const headers = outcome.interruptedAttempt === undefined ? {} : { [HeaderNames.interruptedAttempt]: outcome.interruptedAttempt };
+        return forward(message, ackOrNack, Names.requeuePublication, headers, 'requeue');
+      }
       case 'dead-letter':
         return forward(message, ackOrNack, Names.deadLetterPublication, { [HeaderNames.deadLetterReason]: outcome.reason }, 'dead-letter');
+      default: {
+        // Not a TaskOutcome (a handler bug at run time): never leave the message unsettled.
+        const unknown: never = outcome;
+        logger.error({ outcome: unknown, ...ids(message) }, 'Task handler returned no valid outcome');
+        return nack(ackOrNack, message, new Error('invalid task outcome'), true);
+      }
     }
   }
 
@@ -184,19 +200,22 @@ function toDelivery(message: ConsumeMessage, content: unknown): TaskDelivery {
     traceparent: stringOrNull(headers[HeaderNames.traceparent]),
     deliveryCount: Number.isFinite(count) ? count : 0,
     redelivered: message.fields.redelivered,
+    interruptedAttempt: positiveIntOrNull(headers[HeaderNames.interruptedAttempt]),
   };
 }
 
 /**
- * The message as it should be forwarded: without x-delivery-count, which belongs to this delivery;
- * carried over, the copy's first delivery would report the original's failures.
+ * The message as it should be forwarded: without x-delivery-count, which belongs to this delivery
+ * (carried over, the copy's first delivery would report the original's failures), and without an
+ * interrupted attempt, which the delivery that read it has dealt with.
  */
 function freshCopy(message: ConsumeMessage): ConsumeMessage {
-  const { [HeaderNames.deliveryCount]: _count, ...headers } = message.properties.headers ?? {};
+  const { [HeaderNames.deliveryCount]: _count, [HeaderNames.interruptedAttempt]: _interrupted, ...headers } = message.properties.headers ?? {};
   return { ...message, properties: { ...message.properties, headers } };
 }
 
 const stringOrNull = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
+const positiveIntOrNull = (value: unknown): number | null => (Number.isInteger(value) && (value as number) > 0 ? (value as number) : null);
 
 function ids(message: ConsumeMessage): { messageId: unknown; deliveryTag: number } {
   return { messageId: message.properties.messageId, deliveryTag: message.fields.deliveryTag };

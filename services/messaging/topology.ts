@@ -10,6 +10,11 @@ export const Names = {
   deadLetterExchange: 'video.dead-letter',
   workQueue: 'video_processing',
   deadLetterQueue: 'video_processing.dead',
+  /**
+   * Gets a copy of every dead letter (bound to the dead-letter exchange like the DLQ), so workers can
+   * record VideoFailed for a task the broker dead-lettered on its own; the DLQ keeps its copy.
+   */
+  deadLetterWatchQueue: 'video_processing.dead.watch',
   /** Routing key of task messages; the outbox rows carry it. */
   taskRoutingKey: 'video.process',
   deadLetterRoutingKey: 'video_processing.dead',
@@ -18,6 +23,7 @@ export const Names = {
   /** To the delay queue of `requeueDelayMs`. */
   requeuePublication: 'requeue',
   subscription: 'video_processing',
+  deadLetterWatchSubscription: 'video_processing.dead.watch',
 } as const;
 
 /** Message headers framelog reads or writes. */
@@ -28,9 +34,17 @@ export const HeaderNames = {
   deadLetterReason: 'framelog-dead-letter-reason',
   /** Set by quorum queues on redeliveries: failed deliveries so far (absent on the first). */
   deliveryCount: 'x-delivery-count',
+  /**
+   * On a requeued task: the attempt whose start the log still shows unfinished because the worker could
+   * not record how it ended (database down). The next delivery records it as interrupted, uncounted.
+   */
+  interruptedAttempt: 'framelog-interrupted-attempt',
+  /** Set by the broker when it dead-letters a message: why (`delivery_limit`, `rejected`, `expired`…). */
+  firstDeathReason: 'x-first-death-reason',
 } as const;
 
-export const delayQueueName = (delayMs: number): string => `${Names.workQueue}.delay.${delayMs}`;
+const DELAY_QUEUE_PREFIX = `${Names.workQueue}.delay.`;
+export const delayQueueName = (delayMs: number): string => `${DELAY_QUEUE_PREFIX}${delayMs}`;
 export const delayPublicationName = (delayMs: number): string => `delay.${delayMs}`;
 
 export interface BrokerSettings {
@@ -41,9 +55,15 @@ export interface BrokerSettings {
   /**
    * `x-delivery-limit` of the work queue: deliveries that may fail (worker crash, nack with requeue)
    * before the broker dead-letters the message. Retries and requeues publish a new message and so do
-   * not count against it.
+   * not count against it. A backstop above the log's DELIVERY_LIMIT (see brokerDeliveryLimit).
    */
   deliveryLimit: number;
+  /**
+   * How long a cancelled subscription keeps its channel open for the message in hand to be settled.
+   * Must outlast the worker's shutdown grace plus the settle, or the requeue after the grace period
+   * would find the channel closed (and the broker would count a failed delivery).
+   */
+  closeTimeoutMs: number;
   /** Backoff steps; each gets a delay queue whose TTL sends messages back to the work queue. */
   retryDelaysMs: readonly number[];
   /** How long a `requeue` outcome (shutdown, database down) waits before the task is delivered again. */
@@ -53,6 +73,8 @@ export interface BrokerSettings {
   /** How long a publish waits for the broker's confirm before it fails. */
   publishTimeoutMs: number;
   heartbeatSeconds: number;
+  /** Shown by RabbitMQ for the connection (rabbitmqctl list_connections client_properties). */
+  connectionName?: string;
 }
 
 export const DEFAULT_BROKER_SETTINGS = {
@@ -63,16 +85,28 @@ export const DEFAULT_BROKER_SETTINGS = {
   heartbeatSeconds: 10,
 } as const satisfies Partial<BrokerSettings>;
 
+/**
+ * The broker's delivery limit sits this far above the log's DELIVERY_LIMIT. The log gives up first and
+ * records VideoFailed (REDELIVERY_LIMIT) on delivery DELIVERY_LIMIT + 1; the broker only stops a message
+ * whose give-up delivery crashed too, or one that never reaches the log (a handler that throws early).
+ * Such a message is then recorded by the dead-letter watcher (services/worker/recordDeadLetter.ts).
+ */
+export const BROKER_DELIVERY_LIMIT_MARGIN = 1;
+
+/** Time a cancelled subscription allows, past the shutdown grace, for the last job to unwind and settle. */
+export const SETTLE_MARGIN_MS = 15_000;
+
 export function brokerSettingsFromConfig(
-  config: Pick<Config, 'AMQP_URL' | 'AMQP_NAMESPACE' | 'DELIVERY_LIMIT' | 'RETRY_DELAYS_MS'>,
+  config: Pick<Config, 'AMQP_URL' | 'AMQP_NAMESPACE' | 'DELIVERY_LIMIT' | 'RETRY_DELAYS_MS' | 'SHUTDOWN_GRACE_SECONDS'>,
   overrides: Partial<BrokerSettings> = {},
 ): BrokerSettings {
   return {
     ...DEFAULT_BROKER_SETTINGS,
     amqpUrl: config.AMQP_URL,
     namespace: config.AMQP_NAMESPACE,
-    deliveryLimit: config.DELIVERY_LIMIT,
+    deliveryLimit: config.DELIVERY_LIMIT + BROKER_DELIVERY_LIMIT_MARGIN,
     retryDelaysMs: config.RETRY_DELAYS_MS,
+    closeTimeoutMs: config.SHUTDOWN_GRACE_SECONDS * 1000 + SETTLE_MARGIN_MS,
     ...overrides,
   };
 }
@@ -110,7 +144,6 @@ export interface DelayPlan {
 }
 
 const DELAY_PUBLICATION = /^delay\.(\d+)$/;
-const DELAY_QUEUE = new RegExp(`^${Names.workQueue.replace(/\./g, '\\.')}\\.delay\\.(\\d+)$`);
 
 /**
  * Reads the delay plan back from a configuration made by buildBrokerConfig, before or after Rascal
@@ -133,16 +166,21 @@ export function delayPlanOf(config: object): DelayPlan {
     .map(Number)
     .sort((a, b) => a - b);
   const requeueQueue = (publications.get(Names.requeuePublication) as { queue?: unknown } | undefined)?.queue;
-  const requeueMatch = typeof requeueQueue === 'string' ? DELAY_QUEUE.exec(requeueQueue) : null;
-  if (stepsMs.length === 0 || !requeueMatch?.[1]) {
+  const requeueDelayMs =
+    typeof requeueQueue === 'string' && requeueQueue.startsWith(DELAY_QUEUE_PREFIX)
+      ? Number(requeueQueue.slice(DELAY_QUEUE_PREFIX.length))
+      : Number.NaN;
+  if (stepsMs.length === 0 || !stepsMs.includes(requeueDelayMs)) {
     throw new FramelogError(ErrorCode.CONFIG_INVALID, 'The broker configuration has no delay queues; build it with buildBrokerConfig().');
   }
-  return { stepsMs, requeueDelayMs: Number(requeueMatch[1]) };
+  return { stepsMs, requeueDelayMs };
 }
 
 function assertSettings(settings: BrokerSettings): void {
   const problems = [
-    settings.requeueDelayMs >= 1 ? null : 'requeueDelayMs must be at least 1 (a requeue must wait in a delay queue)',
+    Number.isInteger(settings.requeueDelayMs) && settings.requeueDelayMs >= 1
+      ? null
+      : 'requeueDelayMs must be a whole number of milliseconds, at least 1 (a requeue waits in a delay queue)',
     settings.deliveryLimit >= 1 ? null : 'deliveryLimit must be at least 1',
     settings.confirmPoolMax >= 1 ? null : 'confirmPoolMax must be at least 1',
     settings.retryDelaysMs.every((ms) => Number.isInteger(ms) && ms >= 0) ? null : 'retryDelaysMs must be whole milliseconds',
@@ -178,6 +216,7 @@ export interface SubscriptionDefinition {
   prefetch: number;
   contentType: string;
   options: { noAck: false };
+  closeTimeout: number;
   retry: { min: number; max: number; factor: number; strategy: 'exponential' };
 }
 export interface VhostDefinition {
@@ -185,7 +224,7 @@ export interface VhostDefinition {
   connection: {
     url: string;
     options: Record<string, number>;
-    socketOptions: { timeout: number };
+    socketOptions: { timeout: number; clientProperties?: { connection_name: string } };
     retry: { min: number; max: number; factor: number; strategy: 'exponential' };
   };
   publicationChannelPools: { confirmPool: { max: number; min: number }; regularPool: { max: number; min: number } };
@@ -229,6 +268,7 @@ export function buildBrokerConfig(settings: BrokerSettings): BrokerConfig {
       },
     },
     [Names.deadLetterQueue]: { options: { durable: true, arguments: {} } },
+    [Names.deadLetterWatchQueue]: { options: { durable: true, arguments: {} } },
   };
   const publications: Record<string, PublicationDefinition> = {
     [Names.taskPublication]: {
@@ -275,7 +315,10 @@ export function buildBrokerConfig(settings: BrokerSettings): BrokerConfig {
         // The confirm pool, the regular pool, the subscription and Rascal's own channels.
         channelMax: settings.confirmPoolMax + 32,
       },
-      socketOptions: { timeout: 10_000 },
+      socketOptions: {
+        timeout: 10_000,
+        ...(settings.connectionName ? { clientProperties: { connection_name: settings.connectionName } } : {}),
+      },
       retry: reconnect(),
     },
     publicationChannelPools: {
@@ -297,6 +340,12 @@ export function buildBrokerConfig(settings: BrokerSettings): BrokerConfig {
         destinationType: 'queue',
         bindingKey: Names.deadLetterRoutingKey,
       },
+      deadLetterWatch: {
+        source: Names.deadLetterExchange,
+        destination: Names.deadLetterWatchQueue,
+        destinationType: 'queue',
+        bindingKey: Names.deadLetterRoutingKey,
+      },
     },
     publications,
     subscriptions: {
@@ -307,6 +356,16 @@ export function buildBrokerConfig(settings: BrokerSettings): BrokerConfig {
         // Only JSON belongs on the work queue: anything else surfaces as invalid_content.
         contentType: 'application/json',
         options: { noAck: false },
+        closeTimeout: settings.closeTimeoutMs,
+        retry: reconnect(),
+      },
+      [Names.deadLetterWatchSubscription]: {
+        queue: Names.deadLetterWatchQueue,
+        prefetch: 1,
+        // Anything may be dead-lettered, JSON or not; the watcher parses what it can.
+        contentType: 'application/octet-stream',
+        options: { noAck: false },
+        closeTimeout: settings.closeTimeoutMs,
         retry: reconnect(),
       },
     },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
 import { ConcurrencyError, DuplicateOutcomeError, ErrorCode, FramelogError, IllegalTransitionError } from '../domain/errors.js';
-import type { EventMetadata, MediaInfo, Poster, Rendition, VideoEvent } from '../domain/events.js';
+import type { EventMetadata, VideoEvent } from '../domain/events.js';
 import { TaskMessageSchema, backoffDelayMs, decideTask, type TaskMessage } from '../domain/task.js';
 import { isTerminal, type VideoState } from '../domain/video.js';
 import { appendToStream } from '../eventstore/append.js';
@@ -8,28 +9,8 @@ import type { Db } from '../eventstore/db.js';
 import { isConnectionError } from '../eventstore/pgErrors.js';
 import { loadVideo } from '../eventstore/videos.js';
 import type { Logger } from '../logger.js';
-
-/** What the subscriber should do with the message once the handler is done. */
-export type TaskOutcome =
-  | { kind: 'ack' }
-  | { kind: 'retry'; delayMs: number }
-  | { kind: 'dead-letter'; reason: string }
-  | { kind: 'requeue' };
-
-export interface TaskDelivery {
-  body: unknown;
-  messageId: string | null;
-  correlationId: string | null;
-}
-
-export interface MediaProcessor {
-  process(input: {
-    videoId: string;
-    sourceKey: string;
-    signal?: AbortSignal;
-    onProgress?: (percent: number) => void;
-  }): Promise<{ media: MediaInfo; renditions: Rendition[]; poster: Poster | null }>;
-}
+import type { MediaProcessor } from '../media/processVideo.js';
+import type { TaskDelivery, TaskOutcome } from '../messaging/subscriber.js';
 
 export interface WorkerDeps {
   db: Db;
@@ -41,6 +22,8 @@ export interface WorkerDeps {
   retryDelaysMs: readonly number[];
   log: Logger;
   now?: () => Date;
+  /** Transcoding progress of the running task, for live status (throttled and sent by the caller's choice). */
+  reportProgress?: (videoId: string, percent: number) => void;
 }
 
 const isAbort = (error: unknown) => error instanceof Error && error.name === 'AbortError';
@@ -49,7 +32,7 @@ const isAbort = (error: unknown) => error instanceof Error && error.name === 'Ab
  * One delivery of a task: decide from the log, record ProcessingStarted, process, record exactly one
  * outcome, and only then let the subscriber ack. The log, not the message, says which attempt this is.
  */
-export async function handleTask(deps: WorkerDeps, delivery: TaskDelivery, signal?: AbortSignal): Promise<TaskOutcome> {
+export async function handleTask(deps: WorkerDeps, delivery: Delivery, signal?: AbortSignal): Promise<TaskOutcome> {
   const parsed = TaskMessageSchema.safeParse(delivery.body);
   if (!parsed.success) {
     const reason = `${ErrorCode.INVALID_MESSAGE}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}`;
@@ -58,20 +41,29 @@ export async function handleTask(deps: WorkerDeps, delivery: TaskDelivery, signa
   }
   const task = parsed.data;
   const log = deps.log.child({ videoId: task.videoId, taskId: task.taskId, correlationId: delivery.correlationId });
+  const run: RunState = { unrecordedAttempt: undefined };
   try {
-    return await runTask(deps, task, delivery, log, signal);
+    return await runTask(deps, task, delivery, log, run, signal);
   } catch (error) {
     if (isConnectionError(error) || isAbort(error)) {
-      // Not the task's fault: give the message back without counting a failure.
-      log.warn({ err: error }, 'requeueing the task: database unavailable or shutting down');
-      return { kind: 'requeue' };
+      // Not the task's fault: give the message back without counting a failure. A start this delivery
+      // could not close in the log travels with the copy, so the next delivery records it as interrupted.
+      log.warn({ err: error, unrecordedAttempt: run.unrecordedAttempt }, 'requeueing the task: database unavailable or shutting down');
+      return run.unrecordedAttempt === undefined ? { kind: 'requeue' } : { kind: 'requeue', interruptedAttempt: run.unrecordedAttempt };
     }
     throw error;
   }
 }
 
-async function runTask(deps: WorkerDeps, task: TaskMessage, delivery: TaskDelivery, log: Logger, signal?: AbortSignal): Promise<TaskOutcome> {
-  const state = await loadVideo(deps.db, task.videoId);
+type Delivery = Pick<TaskDelivery, 'body' | 'messageId' | 'correlationId'> & Partial<Pick<TaskDelivery, 'interruptedAttempt'>>;
+
+/** What one delivery left open: an attempt whose ProcessingStarted has no recorded end yet. */
+interface RunState {
+  unrecordedAttempt: number | undefined;
+}
+
+async function runTask(deps: WorkerDeps, task: TaskMessage, delivery: Omit<Delivery, 'body'>, log: Logger, run: RunState, signal?: AbortSignal): Promise<TaskOutcome> {
+  let state = await loadVideo(deps.db, task.videoId);
   if (state === null) {
     const reason = `${ErrorCode.INVALID_MESSAGE}: no video ${task.videoId}`;
     log.warn({ reason }, 'dead-lettering a task for an unknown video');
@@ -87,6 +79,23 @@ async function runTask(deps: WorkerDeps, task: TaskMessage, delivery: TaskDelive
     attempt,
   });
 
+  // Framelog's message ids are outbox event ids; a message from elsewhere may carry any id (or none),
+  // which must not make the append's metadata invalid.
+  const messageCause = z.uuid().safeParse(delivery.messageId).success ? delivery.messageId : null;
+
+  const interrupted = delivery.interruptedAttempt ?? null;
+  if (interrupted !== null && state.currentTaskId === task.taskId && state.status === 'PROCESSING' && state.attempts === interrupted && state.unfinishedStarts > 0) {
+    // The previous delivery started this attempt but could not record its end (database down): record
+    // it now as interrupted, so it counts neither as an attempt nor as a crash. If the stream moved,
+    // someone else is on it; decide from the fresh log without touching it.
+    const recorded = await recordInterrupted(deps, state, task.taskId, interrupted, ErrorCode.DATABASE_UNAVAILABLE, 'The worker could not reach the database to record this attempt; the task was requeued.', meta(interrupted, null)).catch((error: unknown) => {
+      if (error instanceof ConcurrencyError) return null;
+      throw error;
+    });
+    state = recorded ?? (await loadVideo(deps.db, task.videoId)) ?? state;
+    log.info({ attempt: interrupted, recorded: recorded !== null }, 'recorded an attempt the previous delivery could not close');
+  }
+
   const decision = decideTask(state, task.taskId, { maxAttempts: deps.maxAttempts, maxUnfinishedStarts: deps.deliveryLimit });
   switch (decision.kind) {
     case 'skip':
@@ -97,7 +106,7 @@ async function runTask(deps: WorkerDeps, task: TaskMessage, delivery: TaskDelive
       await appendOutcome(deps, state, {
         type: 'VideoFailed',
         data: { taskId: task.taskId, attempts: decision.attempts, code: ErrorCode.REDELIVERY_LIMIT, message },
-      }, meta(decision.attempts, delivery.messageId));
+      }, meta(decision.attempts, messageCause));
       log.error({ attempts: decision.attempts }, 'task failed: redelivery limit');
       return { kind: 'dead-letter', reason: `${ErrorCode.REDELIVERY_LIMIT}: ${message}` };
     }
@@ -112,24 +121,43 @@ async function runTask(deps: WorkerDeps, task: TaskMessage, delivery: TaskDelive
       streamId: state.id,
       expectedVersion: state.version,
       state,
-      events: [{ event: { type: 'ProcessingStarted', data: { taskId: task.taskId, attempt, workerId: deps.workerId } }, metadata: meta(attempt, delivery.messageId) }],
+      events: [{ event: { type: 'ProcessingStarted', data: { taskId: task.taskId, attempt, workerId: deps.workerId } }, metadata: meta(attempt, messageCause) }],
     });
   } catch (error) {
     if (error instanceof ConcurrencyError) {
       // Another delivery of this task moved the stream meanwhile: decide again from the fresh log.
       log.info('stream moved while starting; deciding again');
-      return runTask(deps, task, delivery, log, signal);
+      return runTask(deps, task, { ...delivery, interruptedAttempt: null }, log, run, signal);
     }
     throw error;
   }
+  run.unrecordedAttempt = attempt;
   const startedEventId = started.events[0]?.eventId ?? null;
   log.info({ attempt }, 'processing started');
   const startedAt = Date.now();
 
   let result;
   try {
-    result = await deps.processor.process({ videoId: task.videoId, sourceKey: state.storageKey, ...(signal ? { signal } : {}) });
+    const { reportProgress } = deps;
+    result = await deps.processor.process({
+      videoId: task.videoId,
+      sourceKey: state.storageKey,
+      ...(signal ? { signal } : {}),
+      ...(reportProgress ? { onProgress: (percent: number) => reportProgress(task.videoId, percent) } : {}),
+    });
   } catch (error) {
+    if (isAbort(error) && signal?.aborted === true) {
+      // Shutdown stopped the job: record that this start ended without failing, so it counts neither
+      // as an attempt nor toward the redelivery limit, then requeue. If that append fails too, the
+      // requeued copy carries the attempt and the next delivery records it.
+      await recordInterrupted(deps, started.state, task.taskId, attempt, ErrorCode.WORKER_SHUTDOWN, 'The worker was stopped mid-job; the task was requeued.', meta(attempt, startedEventId)).then(
+        () => {
+          run.unrecordedAttempt = undefined;
+        },
+        (appendError: unknown) => log.warn({ err: appendError }, 'could not record the interrupted attempt'),
+      );
+      throw error;
+    }
     if (isAbort(error) || isConnectionError(error)) throw error;
     const failure = error instanceof FramelogError ? error : new FramelogError(ErrorCode.TRANSCODE_FAILED, errorMessage(error), { retryable: true, cause: error });
     const data = { taskId: task.taskId, code: failure.code, message: failure.message };
@@ -164,11 +192,22 @@ async function runTask(deps: WorkerDeps, task: TaskMessage, delivery: TaskDelive
   return { kind: 'ack' };
 }
 
+/** Records that `attempt` ended without failing (ProcessingFailed, interrupted: true): it is not counted. */
+async function recordInterrupted(deps: Pick<WorkerDeps, 'db'>, state: VideoState, taskId: string, attempt: number, code: ErrorCode, message: string, metadata: EventMetadata): Promise<VideoState> {
+  const { state: next } = await appendToStream(deps.db, {
+    streamId: state.id,
+    expectedVersion: state.version,
+    state,
+    events: [{ event: { type: 'ProcessingFailed', data: { taskId, attempt, code, message, retryable: true, nextAttemptAt: null, interrupted: true } }, metadata }],
+  });
+  return next;
+}
+
 /**
  * Appends a terminal event. If a racing delivery moved the stream, reload: when the task already
  * has its outcome there is nothing to add (the database would refuse a second one anyway).
  */
-async function appendOutcome(deps: WorkerDeps, state: VideoState, event: VideoEvent, metadata: EventMetadata): Promise<void> {
+export async function appendOutcome(deps: Pick<WorkerDeps, 'db'>, state: VideoState, event: VideoEvent, metadata: EventMetadata): Promise<void> {
   let current = state;
   for (let tries = 0; tries < 5; tries += 1) {
     try {

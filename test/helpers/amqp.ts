@@ -25,6 +25,9 @@ export function brokerSettingsForTest(namespace: string, overrides: Partial<Brok
     confirmPoolMax: 64,
     publishTimeoutMs: 5_000,
     heartbeatSeconds: 10,
+    closeTimeoutMs: 10_000,
+    // Lets a test find (and close) its own connection among everyone else's.
+    connectionName: namespace,
     ...overrides,
   };
 }
@@ -142,6 +145,21 @@ export interface ConsumerInfo {
 export async function listConsumers(namespace: string): Promise<ConsumerInfo[]> {
   const consumers = await rabbitmqctl<ConsumerInfo>(['list_consumers', 'queue_name', 'prefetch_count', 'ack_required']);
   return consumers.filter((consumer) => consumer.queue_name.startsWith(qualify(namespace, '')));
+}
+
+/**
+ * Closes, from the broker's side, every connection whose client named itself `connectionName`
+ * (brokerSettingsForTest names them after the namespace): a network failure as the client sees it.
+ * Returns how many were closed.
+ */
+export async function closeConnections(connectionName: string): Promise<number> {
+  const { stdout } = await run('rabbitmqctl', ['-q', '--no-table-headers', 'list_connections', 'pid', 'client_properties']);
+  const pids = stdout
+    .split('\n')
+    .filter((line) => line.includes(`{"connection_name","${connectionName}"}`))
+    .map((line) => line.split('\t')[0] ?? '');
+  for (const pid of pids) await run('rabbitmqctl', ['-q', 'close_connection', pid, 'closed by a test']);
+  return pids.length;
 }
 
 /**

@@ -24,6 +24,8 @@ export interface ClipSpec {
   format?: ClipFormat;
   /** ffmpeg encoder name; defaults to a fast encoder the container accepts. */
   videoCodec?: string;
+  /** ffmpeg audio encoder name (with `audio`); defaults to one the container accepts. */
+  audioCodec?: string;
   fps?: number;
   /** File name inside `dir` (default: unique). */
   name?: string;
@@ -48,12 +50,15 @@ const CONTAINERS: Record<ClipFormat, Container> = {
   ts: { muxer: 'mpegts', videoCodec: 'libx264', videoOptions: [], audioCodec: 'aac' },
   flv: { muxer: 'flv', videoCodec: 'libx264', videoOptions: [], audioCodec: 'aac' },
   avi: { muxer: 'avi', videoCodec: 'mpeg4', videoOptions: ['-q:v', '5'], audioCodec: 'libmp3lame' },
-  webm: {
-    muxer: 'webm',
-    videoCodec: 'libvpx',
-    videoOptions: ['-deadline', 'realtime', '-cpu-used', '8', '-b:v', '500k'],
-    audioCodec: 'libopus',
-  },
+  webm: { muxer: 'webm', videoCodec: 'libvpx-vp9', videoOptions: [], audioCodec: 'libopus' },
+};
+
+/** Options that make slow encoders fast enough for test clips (quality does not matter here). */
+const ENCODER_OPTIONS: Record<string, string[]> = {
+  libx264: ['-preset', 'ultrafast'],
+  libx265: ['-preset', 'ultrafast', '-x265-params', 'log-level=error'],
+  libvpx: ['-deadline', 'realtime', '-cpu-used', '8', '-b:v', '500k'],
+  'libvpx-vp9': ['-deadline', 'realtime', '-cpu-used', '8', '-row-mt', '1', '-b:v', '500k'],
 };
 
 /** Runs the ffmpeg CLI quietly; rejects with its stderr. */
@@ -84,9 +89,11 @@ export async function makeClip(dir: string, spec: ClipSpec): Promise<string> {
   const args = [
     '-f', 'lavfi', '-i', filters.join(','),
     ...(spec.audio ? ['-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${spec.durationSeconds}`] : []),
-    '-map', '0:v', ...(spec.audio ? ['-map', '1:a', '-c:a', container.audioCodec] : []),
+    '-map', '0:v', ...(spec.audio ? ['-map', '1:a', '-c:a', spec.audioCodec ?? container.audioCodec] : []),
     '-c:v', videoCodec,
-    ...(videoCodec === 'libx264' ? ['-preset', 'ultrafast', ...(odd ? [] : ['-pix_fmt', 'yuv420p'])] : []),
+    ...(ENCODER_OPTIONS[videoCodec] ?? []),
+    ...(videoCodec === 'libx264' && !odd ? ['-pix_fmt', 'yuv420p'] : []),
+    ...(videoCodec === 'libx265' ? ['-pix_fmt', 'yuv420p'] : []),
     ...container.videoOptions,
     '-f', container.muxer,
   ];

@@ -81,9 +81,15 @@ export class ServiceProcess {
 /** Starts `services/<service>/main.ts` with tsx, as `npm run <service>` would. */
 export function startService(name: string, service: 'api' | 'worker' | 'messaging/relay', env: Record<string, string>): ServiceProcess {
   const entry = service === 'messaging/relay' ? 'services/messaging/relayMain.ts' : `services/${service}/main.ts`;
+  return startEntry(name, entry, env);
+}
+
+/** Starts any entry point (path from the project root) with tsx, e.g. a test-only composition. */
+export function startEntry(name: string, entry: string, env: Record<string, string>): ServiceProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    // Many workers run at once in tests: each takes any free metrics port (it logs the one it got).
+    env: { ...process.env, LOG_LEVEL: 'info', METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new ServiceProcess(name, child);

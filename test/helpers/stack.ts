@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createTestDatabase, type TestDatabase } from './db.js';
 import { AMQP_URL } from './env.js';
 import { removeNamespace, testNamespace } from './amqp.js';
-import { startService, type ServiceProcess } from './processes.js';
+import { startEntry, startService, type ServiceProcess } from './processes.js';
 
 export interface StackOptions {
   workers: number;
@@ -55,8 +55,11 @@ export class Stack {
     return this.api;
   }
 
-  async startWorker(): Promise<ServiceProcess> {
-    const worker = startService(`worker-${this.workers.length + 1}`, 'worker', { ...this.env, ...this.options.workerEnv });
+  /** Starts one more worker; `entry` runs a test-only composition (e.g. a faulty processor) instead. */
+  async startWorker(options: { entry?: string; env?: Record<string, string> } = {}): Promise<ServiceProcess> {
+    const name = `worker-${this.workers.length + 1}`;
+    const env = { ...this.env, ...this.options.workerEnv, ...options.env };
+    const worker = options.entry ? startEntry(name, options.entry, env) : startService(name, 'worker', env);
     this.workers.push(worker);
     await worker.waitForLog((l) => l.msg === 'worker ready');
     return worker;

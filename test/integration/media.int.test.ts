@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -14,7 +15,7 @@ import { posterKey, renditionKey, renditionsPrefix, sourceKey } from '../../serv
 import { planLadder } from '../../services/media/ladder.js';
 import { createMediaProcessor, type ProcessResult } from '../../services/media/processVideo.js';
 import { probeMedia, type ProbedMedia } from '../../services/media/probe.js';
-import { LocalDiskStorage } from '../../services/media/storage.js';
+import { LocalDiskStorage, type LocalFile, type MediaStorage, type WriteStreamOptions } from '../../services/media/storage.js';
 import { transcodeRenditions } from '../../services/media/transcode.js';
 import {
   ffmpegCli,
@@ -27,6 +28,7 @@ import {
   type ClipSpec,
   type ProbeStream,
 } from '../helpers/media.js';
+import { waitFor } from '../helpers/processes.js';
 
 const exec = promisify(execFile);
 
@@ -75,6 +77,11 @@ async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<Fram
 
 const videoOf = (streams: ProbeStream[]) => streams.find((stream) => stream.codec_type === 'video');
 const outputsOf = (videoId: string) => listFiles(storage.localPath(renditionsPrefix(videoId)));
+const isRed = ([r, g, b]: [number, number, number]) => r > 180 && g < 80 && b < 80;
+/** A failed run leaves nothing, not even the empty directory its temp files were made in. */
+async function expectNoOutputDirectory(videoId: string) {
+  await expect(stat(storage.localPath(renditionsPrefix(videoId)))).rejects.toMatchObject({ code: 'ENOENT' });
+}
 const tempFilesUnder = async (root: string) => (await listFiles(root)).filter((file) => path.basename(file).startsWith('.'));
 
 /** The checks every rendition must pass, whatever the source. */
@@ -88,6 +95,13 @@ async function expectWebReady(result: ProcessResult, options: { audio: boolean }
     expect([video?.width, video?.height]).toEqual([rendition.width, rendition.height]);
     expect(rendition.width % 2).toBe(0);
     expect(rendition.height % 2).toBe(0);
+    // Source aspect kept: the long side is the short side times the source ratio, rounded to even (±1 px),
+    // with square pixels so players show exactly that shape.
+    const [short, long] = [Math.min(rendition.width, rendition.height), Math.max(rendition.width, rendition.height)];
+    const sourceRatio = Math.max(result.media.width, result.media.height) / Math.min(result.media.width, result.media.height);
+    expect(Math.abs(long - short * sourceRatio), `${rendition.label} aspect`).toBeLessThanOrEqual(1);
+    expect(rendition.width >= rendition.height).toBe(result.media.width >= result.media.height);
+    expect(video?.sample_aspect_ratio ?? '1:1').toBe('1:1');
     // Upright pixels, no rotation left for players to apply a second time.
     expect(video?.side_data_list?.some((side) => side.side_data_type === 'Display Matrix' && side.rotation !== 0) ?? false).toBe(false);
     expect(video?.tags?.rotate).toBeUndefined();
@@ -156,7 +170,6 @@ describe('createMediaProcessor().process', () => {
     expect(result.renditions.map(({ label, width, height }) => `${label} ${width}x${height}`)).toEqual(['480p 480x854', '360p 360x640']);
     await expectWebReady(result, { audio: false });
 
-    const isRed = ([r, g, b]: [number, number, number]) => r > 180 && g < 80 && b < 80;
     const file = storage.localPath(renditionKey(videoId, '480p'));
     expect(isRed(await pixelRgb(file, 360, 200)), 'top-right is the stored top-left').toBe(true);
     for (const [x, y] of [[120, 200], [120, 640], [360, 640]] as const) {
@@ -182,11 +195,118 @@ describe('createMediaProcessor().process', () => {
     await expectWebReady(result, { audio: true });
   });
 
-  it.each<ClipFormat>(['mov', 'mkv', 'webm', 'avi', 'ts', 'flv'])('accepts a %s upload', async (format) => {
-    const { videoId, key } = await uploadClip({ width: 320, height: 240, durationSeconds: 1, audio: true, format });
+  it.each<{ format: ClipFormat; videoCodec: string; audioCodec: string; expect: [string, string, string] }>([
+    { format: 'mov', videoCodec: 'libx264', audioCodec: 'aac', expect: ['mov,mp4,m4a,3gp,3g2,mj2', 'h264', 'aac'] },
+    { format: 'webm', videoCodec: 'libvpx-vp9', audioCodec: 'libopus', expect: ['matroska,webm', 'vp9', 'opus'] },
+    { format: 'mkv', videoCodec: 'libx265', audioCodec: 'aac', expect: ['matroska,webm', 'hevc', 'aac'] },
+    { format: 'avi', videoCodec: 'mpeg4', audioCodec: 'libmp3lame', expect: ['avi', 'mpeg4', 'mp3'] },
+    { format: 'ts', videoCodec: 'libx264', audioCodec: 'aac', expect: ['mpegts', 'h264', 'aac'] },
+    { format: 'flv', videoCodec: 'libx264', audioCodec: 'aac', expect: ['flv', 'h264', 'aac'] },
+  ])('accepts $format with $videoCodec and $audioCodec', async ({ format, videoCodec, audioCodec, expect: [formatName, video, audio] }) => {
+    const { videoId, key } = await uploadClip({ width: 320, height: 240, durationSeconds: 1, audio: true, format, videoCodec, audioCodec });
     const result = await processor.process({ videoId, sourceKey: key });
+    // The input really is what the case names (codecs, not just the container).
+    expect(result.media).toMatchObject({ formatName, videoCodec: video, audioCodec: audio, width: 320, height: 240 });
     expect(result.renditions.map(({ label, width, height }) => `${label} ${width}x${height}`)).toEqual(['240p 320x240']);
     await expectWebReady(result, { audio: true });
+  });
+
+  it('caps a 4K source at 1080p and produces the whole ladder below it', async () => {
+    // A flat picture (marker) and 5 fps keep a 4K clip cheap to make and to decode.
+    const { videoId, key } = await uploadClip({ width: 3840, height: 2160, durationSeconds: 1, fps: 5, marker: true });
+    const result = await processor.process({ videoId, sourceKey: key });
+    expect(result.media).toMatchObject({ width: 3840, height: 2160, videoCodec: 'h264' });
+    expect(result.renditions.map(({ label, width, height }) => `${label} ${width}x${height}`)).toEqual([
+      '1080p 1920x1080',
+      '720p 1280x720',
+      '480p 854x480',
+      '360p 640x360',
+    ]);
+    // The poster never needs more than 720p.
+    expect(result.poster).toMatchObject({ width: 1280, height: 720 });
+    await expectWebReady(result, { audio: false });
+  });
+
+  it('keeps the timing of a variable-frame-rate source: same duration, constant rate, no frame explosion', async () => {
+    // 10 fps for a second, 30 fps for a second, 10 fps again: frames kept by select, timestamps untouched.
+    const file = path.join(clips, 'vfr.mp4');
+    await ffmpegCli([
+      '-f', 'lavfi', '-i', "testsrc2=size=320x240:rate=30:duration=3,select='not(mod(n\\,3))+between(n\\,30\\,59)'",
+      '-f', 'lavfi', '-i', 'sine=frequency=440:duration=3',
+      '-fps_mode:v', 'vfr', '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-c:a', 'aac', '-f', 'mp4', file,
+    ]);
+    const source = videoOf((await ffprobeJson(file)).streams);
+    // Really variable: the average rate is neither of the two rates the clip switches between.
+    expect(source?.avg_frame_rate).not.toMatch(/^(10|30)\/1$/);
+
+    const { videoId, key } = await upload(file);
+    const result = await processor.process({ videoId, sourceKey: key });
+    expect(result.media.frameRate).toBeGreaterThan(10);
+    expect(result.media.frameRate).toBeLessThan(30);
+    await expectWebReady(result, { audio: true });
+    const rendition = await ffprobeJson(storage.localPath(result.renditions[0]!.storageKey));
+    expect(Math.abs(Number(rendition.format.duration) - result.media.durationSeconds)).toBeLessThan(0.15);
+    const video = videoOf(rendition.streams);
+    expect(video?.avg_frame_rate).toBe('30/1');
+    expect(Number(video?.nb_frames)).toBeLessThanOrEqual(91);
+  });
+
+  it('takes the poster at about 10 % of the duration', async () => {
+    // A 10 s clip that is black, red from 0.5 s to 1.5 s, then blue: only a frame near 1 s (10 %) is red.
+    const file = path.join(clips, 'timed.mp4');
+    await ffmpegCli([
+      '-f', 'lavfi', '-i',
+      'color=c=black:size=320x240:rate=10:duration=10,' +
+        "drawbox=x=0:y=0:w=iw:h=ih:color=red:t=fill:enable='between(t,0.5,1.49)'," +
+        "drawbox=x=0:y=0:w=iw:h=ih:color=blue:t=fill:enable='gte(t,1.5)'",
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '50', '-f', 'mp4', file,
+    ]);
+    const { videoId, key } = await upload(file);
+    const result = await processor.process({ videoId, sourceKey: key });
+    expect(result.poster).toMatchObject({ width: 320, height: 240 });
+    const [r, g, b] = await pixelRgb(storage.localPath(posterKey(videoId)), 160, 120);
+    expect(isRed([r, g, b]), `poster colour ${r},${g},${b} is not the red of 0.5-1.5 s`).toBe(true);
+  });
+
+  it('passes FFMPEG_THREADS to every ffmpeg run: decoder, filter graph and each encoder', async () => {
+    const threaded = createMediaProcessor({ storage, limits, threads: 1 });
+    const { videoId, key } = await uploadClip({ width: 854, height: 480, durationSeconds: 2, audio: true });
+    // The ffmpeg processes this test process starts, as the kernel sees their arguments.
+    const runs = new Map<number, string[]>();
+    const sample = async () => {
+      const children = await Promise.all(
+        (await readdir(`/proc/${process.pid}/task`)).map((task) => readFile(`/proc/${process.pid}/task/${task}/children`, 'utf8').catch(() => '')),
+      );
+      for (const pid of children.join(' ').split(/\s+/).filter(Boolean).map(Number)) {
+        const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+        if (path.basename(args[0] ?? '') === 'ffmpeg' && args.some((arg) => arg.includes(videoId))) runs.set(pid, args);
+      }
+    };
+    let finished = false;
+    const job = threaded.process({ videoId, sourceKey: key }).finally(() => {
+      finished = true;
+    });
+    await waitFor(async () => (await sample(), finished), { intervalMs: 5, message: 'the job to finish' });
+    await job;
+
+    const commands = [...runs.values()];
+    const ladder = commands.find((args) => args.includes('-filter_complex'));
+    const poster = commands.find((args) => args.includes('-frames:v'));
+    expect(ladder, 'the ladder run was seen').toBeDefined();
+    expect(poster, 'the poster run was seen').toBeDefined();
+    for (const args of [ladder!, poster!]) {
+      const input = args.indexOf('-i');
+      const optionValues = (name: string) => args.flatMap((arg, index) => (arg === name ? [{ index, value: args[index + 1] }] : []));
+      // Decoder threads come before the input; one more `-threads` per output (its encoder).
+      const threads = optionValues('-threads');
+      expect(threads.filter(({ index }) => index < input).map(({ value }) => value)).toEqual(['1']);
+      const outputs = args.filter((arg, index) => index > input + 1 && arg.startsWith('file:')).length;
+      expect(threads.filter(({ index }) => index > input).map(({ value }) => value)).toEqual(Array<string>(outputs).fill('1'));
+      expect(optionValues('-filter_threads').map(({ value }) => value)).toEqual(['1']);
+      expect(optionValues('-filter_complex_threads').map(({ value }) => value)).toEqual(['1']);
+    }
+    // 480p and 360p: two encoders in the ladder run, each with its own -threads.
+    expect(ladder!.filter((arg) => arg === '-threads')).toHaveLength(3);
   });
 
   it('replaces its outputs when a video is processed again (deterministic keys, no duplicates)', async () => {
@@ -208,12 +328,75 @@ describe('createMediaProcessor().process', () => {
 });
 
 describe('refused input: typed, non-retryable, nothing written', () => {
-  async function expectRefused(file: string, code: ErrorCode) {
+  async function expectRefused(file: string, code: ErrorCode, limitsOverride?: Partial<typeof limits>) {
     const { videoId, key } = await upload(file);
-    const error = await failure(processor.process({ videoId, sourceKey: key }), code);
+    const strict = limitsOverride ? createMediaProcessor({ storage, limits: { ...limits, ...limitsOverride }, threads: 0 }) : processor;
+    const error = await failure(strict.process({ videoId, sourceKey: key }), code);
     expect(error.retryable).toBe(false);
-    expect(await outputsOf(videoId)).toEqual([]);
+    await expectNoOutputDirectory(videoId);
+    expect(await tempFilesUnder(storage.root)).toEqual([]);
+    return error;
   }
+
+  /** The first half of `file`, as an upload cut off midway would leave it. */
+  async function truncated(file: string): Promise<string> {
+    const bytes = await readFile(file);
+    const cut = `${file}.cut${path.extname(file)}`;
+    await writeFile(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
+    return cut;
+  }
+
+  it('refuses a truncated MP4 whose index was at the end as MEDIA_CORRUPT', async () => {
+    const clip = await makeClip(clips, { width: 320, height: 240, durationSeconds: 4, audio: true });
+    const boxes = await topLevelBoxes(clip);
+    expect(boxes.indexOf('moov')).toBeGreaterThan(boxes.indexOf('mdat')); // the index really is at the end
+    await expectRefused(await truncated(clip), ErrorCode.MEDIA_CORRUPT);
+  });
+
+  it('refuses a truncated faststart MP4 (readable header, half the frames) as MEDIA_CORRUPT', async () => {
+    const clip = await makeClip(clips, { width: 320, height: 240, durationSeconds: 4, audio: true });
+    const faststart = path.join(clips, 'faststart.mp4');
+    await ffmpegCli(['-i', clip, '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4', faststart]);
+    const cut = await truncated(faststart);
+    // ffprobe still believes the header: this is only caught by checking what could be decoded.
+    expect(Number((await ffprobeJson(cut)).format.duration)).toBe(4);
+    const error = await expectRefused(cut, ErrorCode.MEDIA_CORRUPT);
+    expect(error.details).toMatchObject({ durationSeconds: 4 });
+    expect(error.details.decodedSeconds).toBeLessThan(3);
+  });
+
+  it('refuses an MKV whose middle third is garbage as MEDIA_CORRUPT', async () => {
+    const clip = await makeClip(clips, { width: 320, height: 240, durationSeconds: 4, format: 'mkv' });
+    const bytes = await readFile(clip);
+    const third = Math.floor(bytes.length / 3);
+    randomBytes(third).copy(bytes, third);
+    const damaged = path.join(clips, 'damaged.mkv');
+    await writeFile(damaged, bytes);
+    await expectRefused(damaged, ErrorCode.MEDIA_CORRUPT);
+  });
+
+  it('refuses an empty stored source with UPLOAD_EMPTY (the API already refuses empty uploads)', async () => {
+    const videoId = randomUUID();
+    const key = sourceKey(videoId);
+    const temp = await storage.tempPathFor(key);
+    await writeFile(temp, '');
+    await storage.commit(temp, key);
+    const error = await failure(processor.process({ videoId, sourceKey: key }), ErrorCode.UPLOAD_EMPTY);
+    expect(error.retryable).toBe(false);
+    await expectNoOutputDirectory(videoId);
+  });
+
+  it('refuses videos beyond the duration and dimension limits, each with its own code', async () => {
+    const long = await makeClip(clips, { width: 320, height: 240, durationSeconds: 3 });
+    const durationError = await expectRefused(long, ErrorCode.DURATION_LIMIT, { maxDurationSeconds: 2 });
+    expect(durationError.details).toMatchObject({ durationSeconds: 3, maxDurationSeconds: 2 });
+    const wide = await makeClip(clips, { width: 1280, height: 240, durationSeconds: 1 });
+    const dimensionError = await expectRefused(wide, ErrorCode.DIMENSION_LIMIT, { maxDimension: 1000 });
+    expect(dimensionError.details).toMatchObject({ width: 1280, height: 240, maxDimension: 1000 });
+    // Portrait by rotation: the limit applies to the displayed size as well.
+    const tall = await makeClip(clips, { width: 1280, height: 240, durationSeconds: 1, rotation: 90 });
+    await expectRefused(tall, ErrorCode.DIMENSION_LIMIT, { maxDimension: 1000 });
+  });
 
   it('refuses a text file renamed .mp4 as NOT_A_VIDEO', async () => {
     const file = path.join(clips, 'notes.mp4');
@@ -322,7 +505,7 @@ describe('timeouts and aborts: ffmpeg killed, no temp files left', () => {
     // The 10 s 720p ladder takes several seconds; 500 ms cannot be enough.
     const error = await failure(transcode({ timeoutMs: 500 }), ErrorCode.JOB_TIMEOUT);
     expect(error.retryable).toBe(true);
-    expect(await outputsOf(long.videoId)).toEqual([]);
+    await expectNoOutputDirectory(long.videoId);
     expect(await tempFilesUnder(storage.root)).toEqual([]);
   });
 
@@ -330,7 +513,16 @@ describe('timeouts and aborts: ffmpeg killed, no temp files left', () => {
     const quick = createMediaProcessor({ storage, limits, threads: 0, timeoutMs: 1 });
     const error = await failure(quick.process({ videoId: long.videoId, sourceKey: long.key }), ErrorCode.JOB_TIMEOUT);
     expect(error.retryable).toBe(true);
-    expect(await outputsOf(long.videoId)).toEqual([]);
+    await expectNoOutputDirectory(long.videoId);
+    expect(await tempFilesUnder(storage.root)).toEqual([]);
+  });
+
+  it('scales the job budget with the duration, below the configured timeout', async () => {
+    // Configured 20 min, but 1 ms per second of video: the 10 s clip gets a 10 ms budget and times out.
+    const scaled = createMediaProcessor({ storage, limits, threads: 0, timeoutMs: 20 * 60_000, budget: { minMs: 1, perMediaSecondMs: 1 } });
+    const error = await failure(scaled.process({ videoId: long.videoId, sourceKey: long.key }), ErrorCode.JOB_TIMEOUT);
+    expect(error.details.timeoutMs).toBeLessThanOrEqual(10);
+    await expectNoOutputDirectory(long.videoId);
     expect(await tempFilesUnder(storage.root)).toEqual([]);
   });
 
@@ -349,7 +541,7 @@ describe('timeouts and aborts: ffmpeg killed, no temp files left', () => {
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).name).toBe('AbortError');
     expect(progressCalls).toBe(1);
-    expect(await outputsOf(long.videoId)).toEqual([]);
+    await expectNoOutputDirectory(long.videoId);
     expect(await tempFilesUnder(storage.root)).toEqual([]);
   });
 
@@ -359,6 +551,96 @@ describe('timeouts and aborts: ffmpeg killed, no temp files left', () => {
       .catch((caught: unknown) => caught);
     expect((error as Error).name).toBe('AbortError');
     expect(await outputsOf(long.videoId)).toEqual([]);
+  });
+});
+
+/**
+ * A MediaStorage whose objects are NOT local files, the way an S3-compatible backend works: objects live
+ * in a "bucket" (here another LocalDiskStorage the processor never sees), readLocal downloads a copy into
+ * a working directory, commit uploads the temp file. If the media code built paths from keys or read the
+ * bucket behind the interface's back, processing through this would fail.
+ */
+class CopyingStorage implements MediaStorage {
+  constructor(
+    readonly bucket: LocalDiskStorage,
+    readonly workDir: string,
+  ) {}
+
+  writeStream(key: string, source: Readable, options: WriteStreamOptions) {
+    return this.bucket.writeStream(key, source, options);
+  }
+
+  async readLocal(key: string): Promise<LocalFile | null> {
+    const stored = await this.bucket.stat(key);
+    if (stored === null) return null;
+    const copy = path.join(this.workDir, `download-${randomUUID()}`);
+    await pipeline(createReadStream(this.bucket.localPath(key)), createWriteStream(copy));
+    return { path: copy, sizeBytes: stored.sizeBytes, release: () => rm(copy, { force: true }) };
+  }
+
+  tempPathFor(key: string) {
+    return Promise.resolve(path.join(this.workDir, `.${key.replaceAll('/', '_')}.${randomUUID()}.tmp`));
+  }
+
+  async commit(tempPath: string, key: string) {
+    await this.bucket.writeStream(key, createReadStream(tempPath), { maxBytes: 1024 ** 3 });
+    await rm(tempPath);
+  }
+
+  discard(tempPath: string) {
+    return rm(tempPath, { force: true });
+  }
+
+  async removeTemps(prefix: string) {
+    const mine = (await readdir(this.workDir)).filter((name) => name.startsWith(`.${prefix.replaceAll('/', '_')}`));
+    await Promise.all(mine.map((name) => rm(path.join(this.workDir, name), { force: true })));
+  }
+
+  remove = (key: string) => this.bucket.remove(key);
+  removePrefix = (prefix: string) => this.bucket.removePrefix(prefix);
+  exists = (key: string) => this.bucket.exists(key);
+  stat = (key: string) => this.bucket.stat(key);
+}
+
+describe('storage behind the MediaStorage interface', () => {
+  it('processes through a storage whose objects are not local files (as S3 would be), leaving no local copies', async () => {
+    const bucket = new LocalDiskStorage(path.join(dir, 'bucket'));
+    const workDir = path.join(dir, 'work');
+    await mkdir(workDir);
+    const remote = new CopyingStorage(bucket, workDir);
+    const remoteProcessor = createMediaProcessor({ storage: remote, limits, threads: 0 });
+
+    const videoId = randomUUID();
+    const key = sourceKey(videoId);
+    await remote.writeStream(key, createReadStream(await makeClip(clips, { width: 640, height: 360, durationSeconds: 1, audio: true })), { maxBytes: 10 * 1024 * 1024 });
+    const result = await remoteProcessor.process({ videoId, sourceKey: key });
+    expect(await listFiles(bucket.localPath(renditionsPrefix(videoId)))).toEqual(['360p.mp4', 'poster.jpg']);
+    for (const rendition of result.renditions) expect(await bucket.stat(rendition.storageKey)).toMatchObject({ sizeBytes: rendition.sizeBytes });
+    expect(await readdir(workDir)).toEqual([]);
+
+    // A failing run cleans up its downloads and temp files just the same.
+    const broken = randomUUID();
+    await remote.writeStream(sourceKey(broken), Readable.from([Buffer.from('not a video at all')]), { maxBytes: 1024 });
+    await failure(remoteProcessor.process({ videoId: broken, sourceKey: sourceKey(broken) }), ErrorCode.NOT_A_VIDEO);
+    expect(await readdir(workDir)).toEqual([]);
+  });
+
+  it('removes the temp files a killed run left behind when the video is processed again', async () => {
+    const { videoId, key } = await uploadClip({ width: 320, height: 240, durationSeconds: 1 });
+    // What a SIGKILLed worker leaves: a half-written temp file beside where the rendition would go.
+    const leftover = await storage.tempPathFor(renditionKey(videoId, '240p'));
+    await writeFile(leftover, 'half a rendition');
+    await processor.process({ videoId, sourceKey: key });
+    expect(await outputsOf(videoId)).toEqual(['240p.mp4', 'poster.jpg']);
+
+    // Also when the next run fails (here: the source is no video any more), and then not even the
+    // directory stays.
+    await storage.removePrefix(renditionsPrefix(videoId));
+    await writeFile(await storage.tempPathFor(renditionKey(videoId, '240p')), 'half a rendition');
+    await storage.remove(key);
+    await storage.writeStream(key, Readable.from([Buffer.from('no longer a video')]), { maxBytes: 1024 });
+    await failure(processor.process({ videoId, sourceKey: key }), ErrorCode.NOT_A_VIDEO);
+    await expectNoOutputDirectory(videoId);
   });
 });
 
@@ -461,6 +743,21 @@ describe('LocalDiskStorage', () => {
       await failure(storage.exists(bad), ErrorCode.BAD_USER_INPUT);
     }
     await expect(stat(outside)).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('discards only its own temp files, and the directory tempPathFor made when nothing else is in it', async () => {
+    const videoId = randomUUID();
+    const temp = await storage.tempPathFor(renditionKey(videoId, '360p'));
+    await writeFile(temp, 'partial');
+    const outside = path.join(dir, 'precious.txt');
+    await writeFile(outside, 'keep me');
+    for (const notATemp of [outside, storage.localPath(sourceKey(randomUUID())), path.join(path.dirname(temp), 'visible.tmp')]) {
+      await failure(storage.discard(notATemp), ErrorCode.INTERNAL);
+    }
+    expect(await readFile(outside, 'utf8')).toBe('keep me');
+    await storage.discard(temp);
+    await expectNoOutputDirectory(videoId);
+    await storage.discard(temp); // a second discard is fine
   });
 
   it('commits a temp file into place, then removes by key and by prefix', async () => {

@@ -5,15 +5,25 @@ import type { TaskMessage } from '../../services/domain/task.js';
 import { closeBroker, createBroker, type Broker } from '../../services/messaging/broker.js';
 import { createTaskPublisher, type TaskPublisher } from '../../services/messaging/publisher.js';
 import { Names, buildBrokerConfig } from '../../services/messaging/topology.js';
-import { brokerSettingsForTest, drainQueue, getMessage, queueDepth, recordingLogger, removeNamespace, testNamespace } from '../helpers/amqp.js';
+import {
+  brokerSettingsForTest,
+  closeConnections,
+  drainQueue,
+  getMessage,
+  queueDepth,
+  recordingLogger,
+  removeNamespace,
+  testNamespace,
+} from '../helpers/amqp.js';
 
 const namespace = testNamespace();
 const settings = brokerSettingsForTest(namespace);
+const logger = recordingLogger();
 let broker: Broker;
 let publisher: TaskPublisher;
 
 beforeAll(async () => {
-  broker = await createBroker(buildBrokerConfig(settings), { logger: recordingLogger() });
+  broker = await createBroker(buildBrokerConfig(settings), { logger });
   publisher = createTaskPublisher(broker);
 });
 afterAll(async () => {
@@ -64,5 +74,23 @@ describe('task publisher', () => {
     await Promise.all(ids.map((messageId) => publisher.publishTask(task(), { messageId, correlationId: messageId })));
     const received = (await drainQueue(namespace, Names.workQueue)).map((message) => message.properties.messageId as string);
     expect(received.sort()).toEqual([...ids].sort());
+  });
+
+  it('rejects at once while the connection is down, and publishes again once Rascal reconnected', async () => {
+    const reconnects = logger.entries.filter((entry) => entry.message === 'RabbitMQ reconnected').length;
+    expect(await closeConnections(namespace)).toBe(1);
+    await logger.waitFor((entry) => entry.message.startsWith('RabbitMQ disconnected'));
+
+    // Rascal would hold this publish until it reconnects (at least a second away); it fails instead.
+    const started = Date.now();
+    await expect(publisher.publishTask(task(), { messageId: randomUUID(), correlationId: 'down' })).rejects.toThrow(/connection is down/);
+    expect(Date.now() - started).toBeLessThan(500);
+
+    await logger.waitFor((entry) => entry.message === 'RabbitMQ reconnected' && logger.entries.filter((e) => e.message === entry.message).length > reconnects);
+    const messageId = randomUUID();
+    await publisher.publishTask(task(), { messageId, correlationId: 'up' });
+    expect((await getMessage(namespace, Names.workQueue))?.properties.messageId).toBe(messageId);
+    // The aborted publish was dropped, not sent late.
+    expect(await queueDepth(namespace, Names.workQueue)).toBe(0);
   });
 });

@@ -54,13 +54,14 @@ describe('topology', () => {
   it('declares the dead-letter queue and one delay queue per delay, each back to the work routing key', async () => {
     const queues = new Map((await listQueues(namespace)).map((queue) => [queue.name, queue]));
     expect(queues.get(q(Names.deadLetterQueue))).toMatchObject({ durable: true, type: 'classic' });
+    expect(queues.get(q(Names.deadLetterWatchQueue))).toMatchObject({ durable: true, type: 'classic' });
     for (const ms of [100, 300, 1_000]) {
       expect(queues.get(q(`video_processing.delay.${ms}`))).toMatchObject({
         durable: true,
         arguments: { 'x-message-ttl': ms, 'x-dead-letter-exchange': q(Names.exchange), 'x-dead-letter-routing-key': Names.taskRoutingKey },
       });
     }
-    expect(queues.size).toBe(5);
+    expect(queues.size).toBe(6);
   });
 
   it('declares both exchanges as durable direct exchanges with their bindings', async () => {
@@ -74,9 +75,11 @@ describe('topology', () => {
       expect.arrayContaining([
         { source_name: q(Names.exchange), destination_name: q(Names.workQueue), routing_key: Names.taskRoutingKey },
         { source_name: q(Names.deadLetterExchange), destination_name: q(Names.deadLetterQueue), routing_key: Names.deadLetterRoutingKey },
+        // Every dead letter is copied to the watch queue, which records VideoFailed where none was.
+        { source_name: q(Names.deadLetterExchange), destination_name: q(Names.deadLetterWatchQueue), routing_key: Names.deadLetterRoutingKey },
       ]),
     );
-    expect(bindings).toHaveLength(2);
+    expect(bindings).toHaveLength(3);
   });
 
   it('is what an equivalent declaration finds, and a different delivery limit is refused', async () => {

@@ -7,7 +7,16 @@ import { closeBroker, createBroker, type Broker } from '../../services/messaging
 import { createTaskPublisher, type TaskPublisher } from '../../services/messaging/publisher.js';
 import { createOutboxRelay, type OutboxRelay, type OutboxRelayOptions } from '../../services/messaging/relay.js';
 import { Names, buildBrokerConfig } from '../../services/messaging/topology.js';
-import { brokerSettingsForTest, drainQueue, queueDepth, recordingLogger, removeNamespace, testNamespace, withChannel } from '../helpers/amqp.js';
+import {
+  brokerSettingsForTest,
+  closeConnections,
+  drainQueue,
+  queueDepth,
+  recordingLogger,
+  removeNamespace,
+  testNamespace,
+  withChannel,
+} from '../helpers/amqp.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { databaseUrl } from '../helpers/env.js';
 import { waitFor } from '../helpers/processes.js';
@@ -18,10 +27,11 @@ let t: TestDatabase;
 let broker: Broker;
 let publisher: TaskPublisher;
 const relays: OutboxRelay[] = [];
+const brokerLog = recordingLogger();
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  broker = await createBroker(buildBrokerConfig(settings), { logger: recordingLogger() });
+  broker = await createBroker(buildBrokerConfig(settings), { logger: brokerLog });
   publisher = createTaskPublisher(broker);
 });
 afterEach(async () => {
@@ -153,6 +163,19 @@ describe('outbox relay', () => {
     // Not due: a second pass publishes nothing rather than hammering the broker.
     expect(await running.drainOnce()).toBe(0);
     expect((await queuedIds()).sort()).toEqual([...good].sort());
+  });
+
+  it('defers rows while the broker connection is down and publishes them once Rascal reconnected', async () => {
+    const logger = recordingLogger();
+    await relay({ sweepMs: 100, retryBaseMs: 200, logger }).start();
+    expect(await closeConnections(namespace)).toBe(1);
+    await brokerLog.waitFor((entry) => entry.message.startsWith('RabbitMQ disconnected'));
+
+    const ids = await insertRows(5);
+    // Tried while disconnected: deferred at once rather than held until the connection is back.
+    await logger.waitFor((entry) => entry.message.includes('deferred'));
+    await waitFor(async () => (await outboxLag(t.db)).count === 0, { timeoutMs: 20_000, message: 'the rows to be published after the reconnect' });
+    expect((await queuedIds()).sort()).toEqual([...ids].sort());
   });
 
   it('stop() waits for the batch in flight to be confirmed and committed', async () => {

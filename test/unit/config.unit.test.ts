@@ -17,6 +17,7 @@ describe('loadConfig', () => {
     ['MAX_ATTEMPTS', '0'],
     ['RETRY_DELAYS_MS', '5s'],
     ['JOB_TIMEOUT_SECONDS', '3600'],
+    ['METRICS_PORT', '70000'],
   ])('a bad %s stops start-up with its name in the message', (name, value) => {
     let error: unknown;
     try {

@@ -52,6 +52,14 @@ describe('evolve: legal transitions', () => {
       lastError: { code: 'TRANSCODE_FAILED', retryable: true, attempt: 1 },
     });
   });
+  it('an interrupted attempt (worker shutdown) counts neither as an attempt nor as a crashed start', () => {
+    const interrupted: VideoEvent = { type: 'ProcessingFailed', data: { taskId: task, attempt: 2, code: 'WORKER_SHUTDOWN', message: 'stopped', retryable: true, nextAttemptAt: null, interrupted: true } };
+    // One earlier crash (attempt 1 without an outcome) stays counted; the interrupted attempt 2 does not.
+    const s = then([uploaded(task), started(task, 1), started(task, 2), interrupted]);
+    expect(s).toMatchObject({ status: 'RETRYING', attempts: 1, unfinishedStarts: 1, lastError: null });
+    // The next run is attempt 2 again.
+    expect(then([uploaded(task), started(task, 1), started(task, 2), interrupted, started(task, 2)])).toMatchObject({ status: 'PROCESSING', attempts: 2, unfinishedStarts: 2 });
+  });
   it('RETRYING → PROCESSING on the next attempt', () => {
     expect(then([uploaded(task), started(task), failedAttempt(task), started(task, 2)])).toMatchObject({ status: 'PROCESSING', attempts: 2 });
   });

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { parseTimemark } from '../../services/media/ffmpeg.js';
+import { ErrorCode } from '../../services/domain/errors.js';
+import { ffmpegFailed, parseTimemark, threadInputOptions } from '../../services/media/ffmpeg.js';
 import { SAFE_INPUT_OPTIONS } from '../../services/media/inputPolicy.js';
 import { planLadder } from '../../services/media/ladder.js';
 import { jobBudgetMs } from '../../services/media/processVideo.js';
-import { ladderFilterGraph, renditionOutputOptions } from '../../services/media/transcode.js';
+import { allowedShortfallSeconds, ladderFilterGraph, renditionOutputOptions } from '../../services/media/transcode.js';
 
 describe('ladderFilterGraph', () => {
   it('decodes once and splits into one scaled, square-pixel yuv420p branch per rung', () => {
@@ -68,5 +69,38 @@ describe('parseTimemark', () => {
     ['00:00:01.50', 1.5], ['01:02:03.45', 3723.45], ['00:00:00', 0], ['N/A', null], ['-00:00:00.02', null], [undefined, null],
   ])('%j → %j', (mark, expected) => {
     expect(parseTimemark(mark)).toBe(expected);
+  });
+});
+
+describe('threadInputOptions', () => {
+  it('bounds the decoder and both kinds of filter graph, or leaves everything to ffmpeg for 0', () => {
+    expect(threadInputOptions(2)).toEqual(['-threads', '2', '-filter_threads', '2', '-filter_complex_threads', '2']);
+    expect(threadInputOptions(0)).toEqual([]);
+  });
+});
+
+describe('allowedShortfallSeconds', () => {
+  it('tolerates half a second or 10 %, whichever is more', () => {
+    expect(allowedShortfallSeconds(1)).toBe(0.5);
+    expect(allowedShortfallSeconds(4)).toBe(0.5);
+    expect(allowedShortfallSeconds(60)).toBe(6);
+  });
+});
+
+describe('ffmpegFailed', () => {
+  const exited = new Error('ffmpeg exited with code 1: Conversion failed!');
+
+  it.each([
+    ['file:/m/uploads/x/source: Invalid data found when processing input'],
+    ['[mov,mp4,m4a,3gp,3g2,mj2 @ 0x1] moov atom not found'],
+    ['Decoder (codec none) not found for input stream #0:0'],
+  ])('calls the input damaged, never to be retried: %s', (stderr) => {
+    expect(ffmpegFailed(exited, stderr)).toMatchObject({ code: ErrorCode.MEDIA_CORRUPT, retryable: false });
+  });
+
+  it('retries failures of the machine, even when the input also had damaged packets', () => {
+    expect(ffmpegFailed(exited, 'av_interleaved_write_frame(): No space left on device')).toMatchObject({ code: ErrorCode.TRANSCODE_FAILED, retryable: true });
+    expect(ffmpegFailed(exited, 'corrupt decoded frame in stream 0\nNo space left on device')).toMatchObject({ code: ErrorCode.TRANSCODE_FAILED, retryable: true });
+    expect(ffmpegFailed(new Error('ffmpeg was killed with signal SIGSEGV'), '')).toMatchObject({ code: ErrorCode.TRANSCODE_FAILED, retryable: true });
   });
 });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../services/config.js';
 import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
 import {
+  BROKER_DELIVERY_LIMIT_MARGIN,
   Names,
   brokerSettingsFromConfig,
   buildBrokerConfig,
@@ -188,5 +189,20 @@ describe('delays', () => {
 
   it('refuses a configuration without delay queues', () => {
     expect(() => delayPlanOf({ vhosts: {} })).toThrow(/buildBrokerConfig/);
+  });
+});
+
+describe('brokerSettingsFromConfig', () => {
+  it("puts the broker's delivery limit above the log's, as a backstop", () => {
+    const config = loadConfig({ DELIVERY_LIMIT: '3' });
+    expect(BROKER_DELIVERY_LIMIT_MARGIN).toBeGreaterThanOrEqual(1);
+    expect(brokerSettingsFromConfig(config).deliveryLimit).toBe(3 + BROKER_DELIVERY_LIMIT_MARGIN);
+  });
+
+  it('keeps a cancelled subscription open past the shutdown grace, so the last job can still be settled', () => {
+    const settings = brokerSettingsFromConfig(loadConfig({ SHUTDOWN_GRACE_SECONDS: '45' }));
+    expect(settings.closeTimeoutMs).toBeGreaterThan(45_000);
+    const [, vhost] = onlyVhost(buildBrokerConfig(settings));
+    expect(vhost.subscriptions[Names.subscription]?.closeTimeout).toBe(settings.closeTimeoutMs);
   });
 });

@@ -1,0 +1,98 @@
+import { randomUUID } from 'node:crypto';
+import { Agent } from 'node:http';
+import pg from 'pg';
+import { request } from 'node:http';
+import { Pipeline } from '../lib/pipeline.js';
+import { row, type BenchRow } from '../lib/results.js';
+import { percentile, runConcurrently } from '../lib/stats.js';
+import { appendUploadEvent } from '../lib/uploadEvent.js';
+
+/** The projection's fields (no `history`): one `videos` row, which is what loadVideo reads. */
+const VIDEO_BY_ID = `query Video($id: ID!) {
+  video(id: $id) {
+    id status attempts version title originalFilename sizeBytes sha256
+    lastError { code message retryable attempt }
+    media { durationSeconds width height videoCodec audioCodec frameRate rotation }
+    renditions { label width height sizeBytes url }
+    posterUrl
+  }
+}`;
+
+/** What `video(id)` runs against PostgreSQL (eventstore/videos.ts loadVideo). */
+const RAW_QUERY = 'select * from videos where id = $1';
+
+/** Runs `clients` loops of `requests` calls each, all at once; returns every call's latency in ms. */
+async function closedLoop(clients: number, requests: number, call: (i: number) => Promise<void>): Promise<number[]> {
+  const latencies: number[] = [];
+  await runConcurrently(clients, clients, async (client) => {
+    for (let i = 0; i < requests; i += 1) {
+      const started = performance.now();
+      await call(client * requests + i);
+      latencies.push(performance.now() - started);
+    }
+  });
+  return latencies;
+}
+
+function postJson(agent: Agent, url: string, body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString()) : reject(new Error(`HTTP ${res.statusCode}`))));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+export async function videoQueryBenchmark(options: { clients: number; requestsPerClient: number; videos?: number }): Promise<BenchRow[]> {
+  const pipeline = await Pipeline.start({ workers: 0 });
+  try {
+    const { db } = pipeline.database;
+    const ids: string[] = [];
+    for (let i = 0; i < (options.videos ?? 1_000); i += 1) ids.push(await appendUploadEvent(db));
+    const pick = (i: number) => ids[(i * 7919) % ids.length] ?? randomUUID();
+
+    // One keep-alive connection per client, as 50 real clients would hold.
+    const agent = new Agent({ keepAlive: true, maxSockets: options.clients });
+    const url = `${pipeline.apiUrl}/graphql`;
+    const callApi = async (i: number) => {
+      const id = pick(i);
+      const body = await postJson(agent, url, JSON.stringify({ query: VIDEO_BY_ID, variables: { id } }));
+      if (!body.includes(id)) throw new Error(`video(id) did not return ${id}: ${body.slice(0, 300)}`);
+    };
+    // The API's pool has PG_POOL_MAX (10) connections; the raw side gets the same.
+    const pool = new pg.Pool({ connectionString: pipeline.database.url, max: 10 });
+    const callRaw = async (i: number) => {
+      const { rowCount } = await pool.query(RAW_QUERY, [pick(i)]);
+      if (rowCount !== 1) throw new Error('the raw query found no row');
+    };
+    try {
+      // Warm-up for both: connections opened, plans and JIT-compiled code in place.
+      await closedLoop(options.clients, 5, callApi);
+      await closedLoop(options.clients, 5, callRaw);
+      const api = await closedLoop(options.clients, options.requestsPerClient, callApi);
+      const raw = await closedLoop(options.clients, options.requestsPerClient, callRaw);
+      const details = { requests: api.length, apiP50: percentile(api, 50), rawP50: percentile(raw, 50) };
+      return [
+        row({
+          benchmark: 'video(id)',
+          measure: `p99, ${options.clients} concurrent clients`,
+          unit: 'ms',
+          framelog: percentile(api, 99),
+          baseline: percentile(raw, 99),
+          comparison: '<=',
+          limit: 2,
+          details,
+        }),
+      ];
+    } finally {
+      agent.destroy();
+      await pool.end();
+    }
+  } finally {
+    await pipeline.close();
+  }
+}

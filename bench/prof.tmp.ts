@@ -1,0 +1,2 @@
+import { summariseProfiles } from './lib/profileSummary.js';
+console.log(await summariseProfiles(process.argv[2]!));

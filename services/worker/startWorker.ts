@@ -1,0 +1,98 @@
+import { hostname } from 'node:os';
+import type { Config } from '../config.js';
+import { createDb, createPool } from '../eventstore/db.js';
+import { createProgressReporter } from '../eventstore/notifications.js';
+import { createLogger, type Logger } from '../logger.js';
+import { createMediaProcessor, type MediaProcessor } from '../media/processVideo.js';
+import { LocalDiskStorage } from '../media/storage.js';
+import { closeBroker, createBroker } from '../messaging/broker.js';
+import { subscribeDeadLetters } from '../messaging/deadLetterSubscriber.js';
+import { subscribeTasks } from '../messaging/subscriber.js';
+import { brokerSettingsFromConfig, buildBrokerConfig } from '../messaging/topology.js';
+import { createMetrics, serveMetrics } from '../metrics.js';
+import { handleTask } from './handleTask.js';
+import { createJobTracker } from './jobTracker.js';
+import { createNoopProcessor } from './noopProcessor.js';
+import { recordDeadLetter } from './recordDeadLetter.js';
+import { measureTask } from './taskMetrics.js';
+
+export interface WorkerOverrides {
+  /** Replaces the processor PROCESSOR selects (test entry points compose faulty ones this way). */
+  processor?: MediaProcessor;
+}
+
+export interface RunningWorker {
+  workerId: string;
+  log: Logger;
+  /**
+   * Graceful stop: no new tasks; the current job gets SHUTDOWN_GRACE_SECONDS to finish, then it is
+   * aborted (ffmpeg killed) and requeued uncounted; then the broker and the pool are closed.
+   */
+  stop(): Promise<void>;
+}
+
+/** The processor the PROCESSOR setting names. */
+export function createProcessor(config: Config): MediaProcessor {
+  if (config.PROCESSOR === 'noop') return createNoopProcessor();
+  return createMediaProcessor({
+    storage: new LocalDiskStorage(config.MEDIA_ROOT),
+    limits: { maxDurationSeconds: config.MAX_DURATION_SECONDS, maxDimension: config.MAX_DIMENSION, maxStreams: config.MAX_STREAMS },
+    timeoutMs: config.JOB_TIMEOUT_SECONDS * 1000,
+    threads: config.FFMPEG_THREADS,
+  });
+}
+
+/** Composes a worker process: pool, broker, task and dead-letter subscriptions. */
+export async function startWorker(config: Config, overrides: WorkerOverrides = {}): Promise<RunningWorker> {
+  const workerId = `${hostname()}:${process.pid}`;
+  const log = createLogger('worker', config.LOG_LEVEL, { workerId });
+  const pool = createPool(config.DATABASE_URL, { max: 4, applicationName: 'framelog-worker' });
+  pool.on('error', (error) => log.error({ err: error }, 'idle PostgreSQL connection failed'));
+  const db = createDb(pool);
+  const processor = overrides.processor ?? createProcessor(config);
+  const jobs = createJobTracker();
+  // Listening before the broker connects, so a worker waiting for RabbitMQ can still be scraped.
+  const metrics = createMetrics('worker');
+  const metricsListener = await serveMetrics(metrics.registry, config.METRICS_PORT, config.HOST);
+  log.info({ port: metricsListener.port, url: `http://${config.HOST}:${metricsListener.port}/metrics` }, 'metrics listening');
+
+  const startup = new AbortController();
+  const broker = await createBroker(buildBrokerConfig(brokerSettingsFromConfig(config)), { logger: log, retryUntil: startup.signal });
+  const deps = {
+    db,
+    processor,
+    workerId,
+    maxAttempts: config.MAX_ATTEMPTS,
+    deliveryLimit: config.DELIVERY_LIMIT,
+    retryDelaysMs: config.RETRY_DELAYS_MS,
+    log,
+    // Live progress for the API: a NOTIFY at most every second or 5 %, never an event or a row.
+    reportProgress: createProgressReporter(db, { minIntervalMs: 1_000, minStepPercent: 5, logger: log }),
+  };
+  const tasks = await subscribeTasks(broker, (delivery) => jobs.run((signal) => measureTask(metrics, () => handleTask(deps, delivery, signal))), log);
+  const deadLetters = await subscribeDeadLetters(broker, (letter) => recordDeadLetter({ db, workerId, log }, letter).then(() => metrics.deadLetters.inc()), log);
+  log.info({ maxAttempts: config.MAX_ATTEMPTS, deliveryLimit: config.DELIVERY_LIMIT, processor: config.PROCESSOR }, 'worker ready');
+
+  let stopped: Promise<void> | undefined;
+  async function stop(): Promise<void> {
+    log.info({ graceSeconds: config.SHUTDOWN_GRACE_SECONDS }, 'shutting down: no new tasks, finishing the current one');
+    startup.abort();
+    // Together: cancelling waits until the message in hand is settled (Rascal keeps the channel open
+    // up to closeTimeout, set above the grace), and the drain is what bounds that wait — after the grace
+    // it aborts the job, which handleTask records as interrupted and answers with `requeue`.
+    await Promise.all([
+      tasks.cancel().catch((error: unknown) => log.error({ err: error }, 'cancel failed')),
+      deadLetters.cancel().catch((error: unknown) => log.error({ err: error }, 'dead-letter cancel failed')),
+      jobs.drain(config.SHUTDOWN_GRACE_SECONDS * 1000),
+    ]);
+    await closeBroker(broker).catch((error: unknown) => log.error({ err: error }, 'broker close failed'));
+    await db.destroy();
+    await metricsListener.close();
+    log.info('stopped');
+  }
+  return {
+    workerId,
+    log,
+    stop: () => (stopped ??= stop()),
+  };
+}

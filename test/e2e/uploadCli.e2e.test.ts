@@ -1,0 +1,78 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createToken } from '../../services/api/auth/tokenStore.js';
+import { makeClip } from '../helpers/media.js';
+import { sample, scrape } from '../helpers/metrics.js';
+import { Stack } from '../helpers/stack.js';
+
+// `npm run upload` against a real API and worker, and the worker's own /metrics.
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const execAsync = promisify(execFile);
+
+let stack: Stack;
+let clips: string;
+let token: string;
+
+beforeAll(async () => {
+  clips = await mkdtemp(path.join(tmpdir(), 'framelog-cli-'));
+  stack = await Stack.start({ workers: 1 });
+  token = (await createToken(stack.database.db, { name: 'cli-uploader', role: 'uploader' })).token;
+});
+
+afterAll(async () => {
+  await stack?.close();
+  await rm(clips, { recursive: true, force: true });
+});
+
+/** Runs the CLI as `npm run upload` would; resolves with its exit code and output. */
+async function upload(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execAsync(process.execPath, ['--import', 'tsx', 'services/cli/upload.ts', ...args], { cwd: ROOT, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: number; stdout?: string; stderr?: string };
+    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
+}
+
+describe('npm run upload', () => {
+  it('streams a clip, follows it to PROCESSED and exits 0; the worker counts the task', async () => {
+    const clip = await makeClip(clips, { width: 320, height: 240, durationSeconds: 1 });
+    const result = await upload([clip, '--title', 'from the CLI', '--wait', '--url', stack.apiUrl, '--token', token]);
+    expect(result.stderr).toContain('PROCESSED');
+    expect(result.code).toBe(0);
+    const id = result.stdout.trim();
+    const row = await stack.database.db.selectFrom('videos').select(['status', 'title']).where('id', '=', id).executeTakeFirstOrThrow();
+    expect(row).toEqual({ status: 'PROCESSED', title: 'from the CLI' });
+    expect(result.stderr).toMatch(/uploading \[.*\] 100%/);
+
+    const listening = await stack.workers[0]!.waitForLog((l) => l.msg === 'metrics listening');
+    const metrics = await scrape(String(listening.url));
+    expect(sample(metrics, 'framelog_tasks_total', { outcome: 'ack' })).toBe(1);
+    expect(sample(metrics, 'framelog_task_duration_seconds_count', { outcome: 'ack' })).toBe(1);
+  });
+
+  it('exits 1 with the error code when the video fails', async () => {
+    const junk = path.join(clips, 'junk.mp4');
+    await writeFile(junk, Buffer.alloc(4096, 42));
+    const result = await upload([junk, '--wait', '--url', stack.apiUrl, '--token', token]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/FAILED [A-Z_]+: /);
+  });
+
+  it('exits 1 with UNAUTHENTICATED when the token is wrong, storing nothing', async () => {
+    const clip = await makeClip(clips, { width: 160, height: 120, durationSeconds: 1 });
+    const before = await stack.database.db.selectFrom('events').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    const result = await upload([clip, '--url', stack.apiUrl, '--token', 'flk_wrong']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('UNAUTHENTICATED');
+    const after = await stack.database.db.selectFrom('events').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();
+    expect(after.n).toBe(before.n);
+  });
+});

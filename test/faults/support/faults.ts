@@ -1,0 +1,10 @@
+/**
+ * Markers the test-only worker (faultyWorkerMain.ts) looks for at the start of an upload's bytes.
+ *   throw      every attempt throws a retryable error
+ *   kill       every attempt SIGKILLs the worker process (a crash loop)
+ *   hangOnce   the first attempt hangs until the worker's shutdown aborts it; later ones succeed
+ */
+export const FaultMarker = { throw: 'FAULT:throw', kill: 'FAULT:kill', hangOnce: 'FAULT:hang-once' } as const;
+
+/** Entry point of the test-only worker, relative to the project root. */
+export const FAULTY_WORKER_ENTRY = 'test/faults/support/faultyWorkerMain.ts';

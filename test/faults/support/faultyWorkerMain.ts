@@ -1,0 +1,60 @@
+import { open, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { loadConfig } from '../../../services/config.js';
+import { ErrorCode, FramelogError } from '../../../services/domain/errors.js';
+import type { MediaProcessor } from '../../../services/media/processVideo.js';
+import { createNoopProcessor } from '../../../services/worker/noopProcessor.js';
+import { createProcessor, startWorker } from '../../../services/worker/startWorker.js';
+import { FaultMarker } from './faults.js';
+
+/**
+ * TEST-ONLY worker: the production composition (startWorker) with a processor that misbehaves on
+ * uploads whose bytes start with a fault marker (faults.ts), and processes every other upload with the
+ * processor PROCESSOR names. Production code has no test hooks; faults are composed here instead.
+ */
+const config = loadConfig();
+const base = createProcessor(config);
+const noop = createNoopProcessor();
+
+async function markerOf(sourceKey: string): Promise<string> {
+  const file = await open(path.join(config.MEDIA_ROOT, sourceKey), 'r');
+  try {
+    const buffer = Buffer.alloc(32);
+    const { bytesRead } = await file.read(buffer, 0, buffer.length, 0);
+    return buffer.subarray(0, bytesRead).toString('latin1');
+  } finally {
+    await file.close();
+  }
+}
+
+const faulty: MediaProcessor = {
+  async process(input) {
+    const marker = await markerOf(input.sourceKey);
+    if (marker.startsWith(FaultMarker.throw)) {
+      throw new FramelogError(ErrorCode.TRANSCODE_FAILED, 'injected failure: processing always throws', { retryable: true });
+    }
+    if (marker.startsWith(FaultMarker.kill)) {
+      process.kill(process.pid, 'SIGKILL');
+      await new Promise(() => undefined);
+    }
+    if (marker.startsWith(FaultMarker.hangOnce)) {
+      const flag = path.join(config.MEDIA_ROOT, `hung-${input.videoId}`);
+      try {
+        await writeFile(flag, '', { flag: 'wx' });
+      } catch {
+        return noop.process(input);
+      }
+      const { signal } = input;
+      await new Promise<void>((_resolve, reject) => {
+        const abort = () => reject(Object.assign(new Error('aborted by shutdown'), { name: 'AbortError' }));
+        if (signal?.aborted) abort();
+        signal?.addEventListener('abort', abort, { once: true });
+      });
+    }
+    return base.process(input);
+  },
+};
+
+const worker = await startWorker(config, { processor: faulty });
+process.on('SIGTERM', () => void worker.stop().then(() => process.exit(0)));
+process.on('SIGINT', () => void worker.stop().then(() => process.exit(0)));

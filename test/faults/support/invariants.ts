@@ -1,0 +1,87 @@
+import type { GetMessage } from 'amqplib';
+import { expect } from 'vitest';
+import { TERMINAL_EVENT_TYPES } from '../../../services/domain/events.js';
+import type { Db } from '../../../services/eventstore/db.js';
+import { outboxLag } from '../../../services/eventstore/outbox.js';
+import { Names, delayQueueName } from '../../../services/messaging/topology.js';
+import { drainQueue, queueDepth } from '../../helpers/amqp.js';
+import { waitFor } from '../../helpers/processes.js';
+
+/** One message the dead-letter queue must hold: matched by the task it carries and/or its reason. */
+export interface ExpectedDeadLetter {
+  /** The message's body (or the start of it, for content that is not a task). */
+  body: (body: string) => boolean;
+  reason?: RegExp;
+}
+
+export interface InvariantInput {
+  db: Db;
+  namespace: string;
+  /** Every video whose upload returned success. */
+  videoIds: readonly string[];
+  /** Exactly what the dead-letter queue must hold; 'unchecked' leaves it alone (a check mid-run). */
+  deadLetters: readonly ExpectedDeadLetter[] | 'unchecked';
+  /** Delay queues of the run (retry steps and the requeue delay), which must be empty too. */
+  delaysMs: readonly number[];
+  timeoutMs?: number;
+}
+
+export interface InvariantReport {
+  statuses: Map<string, string>;
+  deadLetters: GetMessage[];
+}
+
+/**
+ * The end state every fault scenario must reach (DESIGN guarantees 1–3): every uploaded video is
+ * terminal; every task has exactly one terminal event; the work, delay and watch queues and the outbox
+ * are empty; the dead-letter queue holds exactly the expected messages. Waits for the pipeline to settle
+ * first (workers ack after their append), then asserts. Consumes the dead-letter queue.
+ */
+export async function checkInvariants(input: InvariantInput): Promise<InvariantReport> {
+  const timeoutMs = input.timeoutMs ?? 120_000;
+  const statuses = await waitFor(
+    async () => {
+      const rows = input.videoIds.length === 0 ? [] : await input.db.selectFrom('videos').select(['id', 'status']).where('id', 'in', [...input.videoIds]).execute();
+      const terminal = rows.filter((r) => r.status === 'PROCESSED' || r.status === 'FAILED');
+      return rows.length === input.videoIds.length && terminal.length === rows.length ? new Map(rows.map((r) => [r.id, r.status])) : null;
+    },
+    { timeoutMs, intervalMs: 250, message: 'every uploaded video terminal' },
+  );
+
+  // Tasks: one per VideoUploaded and RetryRequested; each must have exactly one terminal event.
+  const events = await input.db.selectFrom('events').select(['stream_id', 'type', 'data']).where('stream_id', 'in', [...input.videoIds]).execute();
+  const outcomes = new Map<string, number>();
+  for (const event of events) {
+    const taskId = (event.data as { taskId?: string }).taskId;
+    const key = `${event.stream_id}/${taskId}`;
+    if (event.type === 'VideoUploaded' || event.type === 'RetryRequested') outcomes.set(key, outcomes.get(key) ?? 0);
+    if ((TERMINAL_EVENT_TYPES as readonly string[]).includes(event.type)) outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+  }
+  expect([...outcomes].filter(([, count]) => count !== 1), 'tasks without exactly one terminal event').toEqual([]);
+
+  const emptyQueues = [Names.workQueue, Names.deadLetterWatchQueue, ...input.delaysMs.map(delayQueueName)];
+  await waitFor(
+    async () => {
+      const depths = await Promise.all(emptyQueues.map((queue) => queueDepth(input.namespace, queue)));
+      return depths.every((depth) => depth === 0) && (await outboxLag(input.db)).count === 0;
+    },
+    { timeoutMs, intervalMs: 250, message: `queues ${emptyQueues.join(', ')} and the outbox empty` },
+  );
+
+  if (input.deadLetters === 'unchecked') return { statuses, deadLetters: [] };
+  const deadLetters = await drainQueue(input.namespace, Names.deadLetterQueue);
+  const unmatched = [...deadLetters];
+  for (const expected of input.deadLetters) {
+    const index = unmatched.findIndex((message) => {
+      const reason = String(message.properties.headers?.['framelog-dead-letter-reason'] ?? message.properties.headers?.['x-first-death-reason'] ?? '');
+      return expected.body(message.content.toString('utf8')) && (expected.reason?.test(reason) ?? true);
+    });
+    expect(index, `an expected dead letter is missing (${String(expected.reason ?? '')})`).toBeGreaterThanOrEqual(0);
+    unmatched.splice(index, 1);
+  }
+  expect(unmatched.map((m) => m.content.toString('utf8')), 'unexpected dead letters').toEqual([]);
+  return { statuses, deadLetters };
+}
+
+/** Matches a dead letter carrying the task of `videoId`. */
+export const taskOf = (videoId: string) => (body: string) => body.includes(videoId);

@@ -1,0 +1,81 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VideoEvent } from '../../services/domain/events.js';
+import type { VideoState } from '../../services/domain/video.js';
+import { appendToStream } from '../../services/eventstore/append.js';
+import { notifyProgress } from '../../services/eventstore/notifications.js';
+import { createVideoUpdates, type VideoUpdates } from '../../services/api/subscriptions/videoUpdates.js';
+import { createLogger } from '../../services/logger.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { metadata, processed, started } from '../helpers/events.js';
+import { waitFor } from '../helpers/processes.js';
+import { appendStream, historyOf } from '../helpers/streams.js';
+
+let t: TestDatabase;
+let updates: VideoUpdates;
+beforeAll(async () => {
+  t = await createTestDatabase();
+  updates = createVideoUpdates({ db: t.db, connectionString: t.url, log: createLogger('test', 'silent') });
+  await updates.start();
+});
+afterAll(async () => {
+  await updates.stop();
+  await t.drop();
+});
+
+/** Drains an iterator into an array in the background. */
+function collect(iterator: AsyncIterableIterator<VideoState>): { seen: VideoState[]; done: Promise<void> } {
+  const seen: VideoState[] = [];
+  const done = (async () => {
+    for await (const video of iterator) seen.push(video);
+  })();
+  return { seen, done };
+}
+
+const append = (state: VideoState, event: VideoEvent) =>
+  appendToStream(t.db, { streamId: state.id, expectedVersion: state.version, state, events: [{ event, metadata: metadata() }] });
+
+describe('video updates (LISTEN/NOTIFY fan-out)', () => {
+  it('starts an id subscription from the current state, then pushes each committed change of that video only', async () => {
+    const { state } = await appendStream(t.db, historyOf(1));
+    const other = await appendStream(t.db, historyOf(1));
+    const iterator = updates.subscribe(state.id);
+    const { seen, done } = collect(iterator);
+    await waitFor(() => seen.length === 1, { message: 'the current state' });
+    expect(seen[0]).toMatchObject({ id: state.id, status: 'QUEUED' });
+
+    const startedState = (await append(state, started(state.currentTaskId))).state;
+    await append(other.state, started(other.state.currentTaskId));
+    // A rolled-back change sends nothing: NOTIFY is transactional.
+    await t.db
+      .transaction()
+      .execute(async (trx) => {
+        await sql`update videos set title = 'rolled back' where id = ${state.id}`.execute(trx);
+        throw new Error('roll back');
+      })
+      .catch(() => undefined);
+    await append(startedState, processed(state.currentTaskId));
+    await waitFor(() => seen.some((v) => v.status === 'PROCESSED'), { message: 'PROCESSED' });
+    expect(seen.map((v) => v.status)).toEqual(['QUEUED', 'PROCESSING', 'PROCESSED']);
+    expect(seen.every((v) => v.id === state.id && v.title !== 'rolled back')).toBe(true);
+
+    await iterator.return!();
+    await done;
+  });
+
+  it('keeps the latest progress in memory while PROCESSING and forgets it once the video moves on', async () => {
+    const { state } = await appendStream(t.db, historyOf(1));
+    const { seen, done } = collect(updates.subscribe(null));
+    const running = (await append(state, started(state.currentTaskId))).state;
+    await notifyProgress(t.db, { videoId: state.id, percent: 42.5 });
+    await waitFor(() => updates.progressOf(state.id) === 42.5, { message: 'progress 42.5' });
+    await append(running, processed(state.currentTaskId));
+    await waitFor(() => seen.some((v) => v.id === state.id && v.status === 'PROCESSED'), { message: 'PROCESSED' });
+    expect(updates.progressOf(state.id)).toBeNull();
+
+    // stop() ends every subscription.
+    await updates.stop();
+    await done;
+    await updates.start();
+  });
+});
