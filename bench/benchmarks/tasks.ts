@@ -1,62 +1,48 @@
-import { sql } from 'kysely';
+import type pg from 'pg';
 import { waitFor } from '../../test/helpers/processes.js';
-import { listenForCommits, type CommitClock } from '../lib/commitClock.js';
 import { Pipeline } from '../lib/pipeline.js';
 import { row, type BenchRow } from '../lib/results.js';
 import { percentile, runConcurrently } from '../lib/stats.js';
 import { appendUploadEvent } from '../lib/uploadEvent.js';
-import { RAW_PROCESSED_CHANNEL } from '../raw/rawLoop.js';
 import { RawStack } from '../raw/rawStack.js';
 
-/** framelog's channel: the videos row changes at every append, last at the outcome (migration 0002). */
-const VIDEO_UPDATED_CHANNEL = 'framelog_video_updated';
 /** Uploads in flight at once while filling the pipeline, for both sides. */
 const PRODUCER_CONCURRENCY = 4;
 
-/** One side of a task benchmark: something that accepts tasks and reports each outcome's commit. */
+/**
+ * One side of a task benchmark: something that accepts tasks and records each outcome in PostgreSQL.
+ * Outcome times are the outcome rows' `recorded_at` (now(): the start of the outcome's transaction,
+ * milliseconds before its commit) on both sides, read once everything is done — the same clock as
+ * this process's Date.now(), since everything runs on this machine.
+ */
 interface TaskSystem {
-  clock: CommitClock;
   submit(): Promise<string>;
-  /** Outcomes committed so far. */
-  processed(): Promise<number>;
+  /** Epoch ms of each outcome recorded so far, by stream id. */
+  outcomes(): Promise<Map<string, number>>;
   close(): Promise<void>;
+}
+
+async function outcomeTimes(pool: pg.Pool, query: string): Promise<Map<string, number>> {
+  const { rows } = await pool.query<{ stream_id: string; at: string }>(query);
+  return new Map(rows.map((r) => [r.stream_id, Number(r.at)]));
 }
 
 async function pipelineSystem(workers: number): Promise<TaskSystem> {
   const pipeline = await Pipeline.start({ workers, workerEnv: { PROCESSOR: 'noop' } });
-  const clock = await listenForCommits(pipeline.database.url, VIDEO_UPDATED_CHANNEL).catch(async (error: unknown) => {
-    await pipeline.close();
-    throw error;
-  });
-  const { db } = pipeline.database;
+  const { db, pool } = pipeline.database;
   return {
-    clock,
     submit: () => appendUploadEvent(db),
-    async processed() {
-      const { rows } = await sql<{ n: string }>`select count(*) as n from events where type = 'VideoProcessed'`.execute(db);
-      return Number(rows[0]?.n ?? 0);
-    },
-    async close() {
-      await clock.close();
-      await pipeline.close();
-    },
+    outcomes: () => outcomeTimes(pool, `select stream_id, extract(epoch from recorded_at) * 1000 as at from events where type = 'VideoProcessed'`),
+    close: () => pipeline.close(),
   };
 }
 
 async function rawSystem(workers: number): Promise<TaskSystem> {
   const raw = await RawStack.start(workers);
-  const clock = await listenForCommits(raw.database.url, RAW_PROCESSED_CHANNEL).catch(async (error: unknown) => {
-    await raw.close();
-    throw error;
-  });
   return {
-    clock,
     submit: () => raw.producer.submit(),
-    processed: () => Promise.resolve(clock.lastSeen.size),
-    async close() {
-      await clock.close();
-      await raw.close();
-    },
+    outcomes: () => outcomeTimes(raw.database.pool, `select stream_id, extract(epoch from recorded_at) * 1000 as at from raw_events where type = 'Processed'`),
+    close: () => raw.close(),
   };
 }
 
@@ -69,19 +55,25 @@ async function withSystem<T>(start: () => Promise<TaskSystem>, fn: (system: Task
   }
 }
 
-async function waitForOutcomes(system: TaskSystem, count: number): Promise<void> {
-  await waitFor(async () => (await system.processed()) >= count, { timeoutMs: 600_000, intervalMs: 100, message: `${count} outcomes committed` });
+async function waitForOutcomes(system: TaskSystem, count: number): Promise<Map<string, number>> {
+  return waitFor(
+    async () => {
+      const outcomes = await system.outcomes();
+      return outcomes.size >= count ? outcomes : null;
+    },
+    { timeoutMs: 900_000, intervalMs: 250, message: `${count} outcomes committed` },
+  );
 }
 
 /** Tasks per second from the first submission to the last outcome's commit. */
 async function measureThroughput(system: TaskSystem, tasks: number): Promise<number> {
-  const startedAt = performance.now();
+  const startedAt = Date.now();
   await runConcurrently(tasks, PRODUCER_CONCURRENCY, async () => {
     await system.submit();
   });
-  await waitForOutcomes(system, tasks);
-  const lastCommit = Math.max(...system.clock.lastSeen.values());
-  return tasks / ((lastCommit - startedAt) / 1000);
+  const outcomes = await waitForOutcomes(system, tasks);
+  const lastOutcome = Math.max(...outcomes.values());
+  return tasks / ((lastOutcome - startedAt) / 1000);
 }
 
 export async function throughputBenchmark(options: { tasks: number; workers: readonly number[] }): Promise<BenchRow[]> {
@@ -112,19 +104,19 @@ export async function throughputBenchmark(options: { tasks: number; workers: rea
 async function measureLatency(system: TaskSystem, rate: number, tasks: number): Promise<{ p50: number; p99: number; max: number }> {
   const due = new Map<string, number>();
   const submissions: Promise<void>[] = [];
-  const startedAt = performance.now() + 100;
+  const startedAt = Date.now() + 100;
   for (let i = 0; i < tasks; i += 1) {
     const dueAt = startedAt + (i * 1000) / rate;
-    const wait = dueAt - performance.now();
+    const wait = dueAt - Date.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     submissions.push(system.submit().then((id) => void due.set(id, dueAt)));
   }
   await Promise.all(submissions);
-  await waitForOutcomes(system, tasks);
+  const outcomes = await waitForOutcomes(system, tasks);
   const latencies = [...due].map(([id, dueAt]) => {
-    const committed = system.clock.lastSeen.get(id);
-    if (committed === undefined) throw new Error(`no outcome commit seen for ${id}`);
-    return committed - dueAt;
+    const recorded = outcomes.get(id);
+    if (recorded === undefined) throw new Error(`no outcome recorded for ${id}`);
+    return recorded - dueAt;
   });
   return { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) };
 }

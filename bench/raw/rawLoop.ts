@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import amqplib from 'amqplib';
 import type { ConfirmChannel } from 'amqplib';
 import type pg from 'pg';
+import { qualify } from '../../services/messaging/topology.js';
 
 /**
  * The raw baseline: amqplib and pg doing only what the pipeline must do for one task — append an
@@ -10,9 +11,8 @@ import type pg from 'pg';
  * committed inserts), none of its bookkeeping (hash chain, projection, outbox, retries).
  */
 
-export const RAW_PROCESSED_CHANNEL = 'raw_processed';
-
-export const rawQueueName = (namespace: string): string => `${namespace}raw_tasks`;
+/** Qualified like Rascal's names, so removeNamespace finds it. */
+export const rawQueueName = (namespace: string): string => qualify(namespace, 'raw_tasks');
 
 /** The baseline's table: an append-only log, as plain as it gets. */
 export async function createRawSchema(pool: pg.Pool): Promise<void> {

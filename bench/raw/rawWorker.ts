@@ -1,9 +1,8 @@
 import amqplib from 'amqplib';
 import pg from 'pg';
-import { RAW_PROCESSED_CHANNEL, declareRawQueue, rawQueueName } from './rawLoop.js';
+import { declareRawQueue, rawQueueName } from './rawLoop.js';
 
-// A raw baseline worker process: consume with prefetch 1, append the outcome, ack. The outcome's
-// insert and its NOTIFY are one statement, so the notification marks the commit as framelog's does.
+// A raw baseline worker process: consume with prefetch 1, append the outcome, ack.
 const { DATABASE_URL, AMQP_URL, AMQP_NAMESPACE } = process.env;
 if (!DATABASE_URL || !AMQP_URL || AMQP_NAMESPACE === undefined) throw new Error('rawWorker needs DATABASE_URL, AMQP_URL and AMQP_NAMESPACE');
 
@@ -16,11 +15,7 @@ await channel.consume(rawQueueName(AMQP_NAMESPACE), (message) => {
   if (message === null) return;
   void (async () => {
     const { streamId } = JSON.parse(message.content.toString()) as { streamId: string };
-    await pool.query(
-      `with e as (insert into raw_events (stream_id, type, data) values ($1, 'Processed', '{}') returning stream_id)
-       select pg_notify('${RAW_PROCESSED_CHANNEL}', stream_id::text) from e`,
-      [streamId],
-    );
+    await pool.query(`insert into raw_events (stream_id, type, data) values ($1, 'Processed', '{}')`, [streamId]);
     channel.ack(message);
   })().catch((error: unknown) => {
     console.error(JSON.stringify({ msg: 'raw task failed', error: String(error) }));

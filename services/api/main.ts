@@ -5,8 +5,7 @@ import { createDb, createPool } from '../eventstore/db.js';
 import { createLogger } from '../logger.js';
 import { LocalDiskStorage } from '../media/storage.js';
 import { closeBroker, createBroker, type Broker } from '../messaging/broker.js';
-import { createTaskPublisher } from '../messaging/publisher.js';
-import { createOutboxRelay, type OutboxRelay } from '../messaging/relay.js';
+import { createConfiguredRelay, type OutboxRelay } from '../messaging/relay.js';
 import { brokerSettingsFromConfig, buildBrokerConfig, Names } from '../messaging/topology.js';
 import { addLiveGauge, createMetrics } from '../metrics.js';
 import { outboxLag } from '../eventstore/outbox.js';
@@ -47,14 +46,7 @@ let relay: OutboxRelay | undefined;
 const startup = new AbortController();
 if (config.RELAY_IN_API) {
   broker = await createBroker(buildBrokerConfig(brokerSettingsFromConfig(config)), { logger: log, retryUntil: startup.signal });
-  relay = createOutboxRelay({
-    db,
-    listenConnectionString: config.DATABASE_URL,
-    publisher: createTaskPublisher(broker),
-    batchSize: config.RELAY_BATCH_SIZE,
-    sweepMs: config.RELAY_SWEEP_MS,
-    logger: log.child({ component: 'relay' }),
-  });
+  relay = createConfiguredRelay(config, db, broker, log.child({ component: 'relay' }));
   await relay.start();
 }
 

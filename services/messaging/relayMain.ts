@@ -2,8 +2,7 @@ import { loadConfig } from '../config.js';
 import { createDb, createPool } from '../eventstore/db.js';
 import { createLogger } from '../logger.js';
 import { closeBroker, createBroker, type Broker } from './broker.js';
-import { createTaskPublisher } from './publisher.js';
-import { createOutboxRelay, type OutboxRelay } from './relay.js';
+import { createConfiguredRelay, type OutboxRelay } from './relay.js';
 import { brokerSettingsFromConfig, buildBrokerConfig } from './topology.js';
 
 // Composition root of the standalone relay (`npm run relay`), for deployments that run it apart from
@@ -42,14 +41,7 @@ try {
   if (!stopping) throw error;
 }
 if (broker && !stopping) {
-  relay = createOutboxRelay({
-    db,
-    listenConnectionString: config.DATABASE_URL,
-    publisher: createTaskPublisher(broker),
-    batchSize: config.RELAY_BATCH_SIZE,
-    sweepMs: config.RELAY_SWEEP_MS,
-    logger: log,
-  });
+  relay = createConfiguredRelay(config, db, broker, log);
   await relay.start();
   log.info({ batchSize: config.RELAY_BATCH_SIZE, sweepMs: config.RELAY_SWEEP_MS }, 'relay ready');
 }

@@ -1,2 +1,0 @@
-import { summariseProfiles } from './lib/profileSummary.js';
-console.log(await summariseProfiles(process.argv[2]!));
