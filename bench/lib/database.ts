@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { createDb, createPool, type Db } from '../../services/eventstore/db.js';
 import { migrateToLatest } from '../../services/eventstore/migrate.js';
-import { ADMIN_URL, databaseUrl } from '../../test/helpers/env.js';
+import { databaseUrl, withAdmin } from '../../test/helpers/env.js';
 
 export interface BenchDatabase {
   name: string;
@@ -11,16 +11,6 @@ export interface BenchDatabase {
   db: Db;
   /** Closes the pool and drops the database. */
   drop(): Promise<void>;
-}
-
-async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  try {
-    return await fn(admin);
-  } finally {
-    await admin.end();
-  }
 }
 
 /**

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { inject } from 'vitest';
 import { createDb, createPool, type Db } from '../../services/eventstore/db.js';
-import { ADMIN_URL, databaseUrl } from './env.js';
+import { databaseUrl, withAdmin } from './env.js';
 
 export interface TestDatabase {
   name: string;
@@ -11,16 +11,6 @@ export interface TestDatabase {
   db: Db;
   /** Closes the pool and drops the database. */
   drop(): Promise<void>;
-}
-
-async function withAdmin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  try {
-    return await fn(admin);
-  } finally {
-    await admin.end();
-  }
 }
 
 /** A fresh, migrated database of its own for one test file (cloned from the template). */

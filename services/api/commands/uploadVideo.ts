@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { ErrorCode, FramelogError } from '../../domain/errors.js';
 import type { VideoState } from '../../domain/video.js';
 import { appendToStream } from '../../eventstore/append.js';
+import type { Db } from '../../eventstore/db.js';
 import { sourceKey } from '../../media/keys.js';
 import { taskOutboxMessage } from '../../messaging/taskOutbox.js';
 import type { ApiDeps } from '../deps.js';
@@ -31,41 +32,60 @@ export async function uploadVideo(deps: Pick<ApiDeps, 'db' | 'storage' | 'maxUpl
     throw new FramelogError(ErrorCode.BAD_USER_INPUT, `The title is longer than ${MAX_TITLE_LENGTH} characters.`);
   }
   const videoId = randomUUID();
-  const taskId = randomUUID();
-  const eventId = randomUUID();
   const key = sourceKey(videoId);
   const { sizeBytes, sha256 } = await deps.storage.writeStream(key, input.stream, { maxBytes: deps.maxUploadBytes });
   try {
-    const { state } = await appendToStream(deps.db, {
-      streamId: videoId,
-      expectedVersion: 0,
-      state: null,
-      events: [
-        {
-          eventId,
-          event: {
-            type: 'VideoUploaded',
-            data: {
-              taskId,
-              title,
-              // Kept for display only; it never becomes part of a storage path.
-              originalFilename: input.filename.slice(0, MAX_FILENAME_LENGTH),
-              contentType: input.mimetype,
-              sizeBytes,
-              sha256,
-              storageKey: key,
-            },
-          },
-          metadata: { correlationId: input.correlationId, causationId: null, taskId, actor: input.actor },
-        },
-      ],
-      outbox: taskOutboxMessage({ eventId, videoId, taskId, storageKey: key, correlationId: input.correlationId }),
+    return await recordUpload(deps.db, {
+      videoId,
+      title,
+      // Kept for display only; it never becomes part of a storage path.
+      originalFilename: input.filename.slice(0, MAX_FILENAME_LENGTH),
+      contentType: input.mimetype,
+      sizeBytes,
+      sha256,
+      actor: input.actor,
+      correlationId: input.correlationId,
     });
-    return state;
   } catch (error) {
     await deps.storage.remove(key).catch((removeError: unknown) => {
       deps.log.error({ err: removeError, key }, 'could not remove the stored upload after a failed append');
     });
     throw error;
   }
+}
+
+export interface UploadRecord {
+  videoId: string;
+  title: string | null;
+  originalFilename: string;
+  contentType: string;
+  sizeBytes: number;
+  sha256: string;
+  actor: string;
+  correlationId: string;
+}
+
+/**
+ * Appends VideoUploaded and its task's outbox row in one transaction, for a file already stored at
+ * `sourceKey(videoId)`. The one place that knows what an upload records (the benchmarks reuse it).
+ */
+export async function recordUpload(db: Db, upload: UploadRecord): Promise<VideoState> {
+  const taskId = randomUUID();
+  const eventId = randomUUID();
+  const key = sourceKey(upload.videoId);
+  const { videoId, actor, correlationId, ...facts } = upload;
+  const { state } = await appendToStream(db, {
+    streamId: videoId,
+    expectedVersion: 0,
+    state: null,
+    events: [
+      {
+        eventId,
+        event: { type: 'VideoUploaded', data: { taskId, ...facts, storageKey: key } },
+        metadata: { correlationId, causationId: null, taskId, actor },
+      },
+    ],
+    outbox: taskOutboxMessage({ eventId, videoId, taskId, storageKey: key, correlationId }),
+  });
+  return state;
 }
