@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { waitFor } from '../../test/helpers/processes.js';
-import { Pipeline } from '../lib/pipeline.js';
+import { startPipeline } from '../lib/pipeline.js';
 import { row, type BenchRow } from '../lib/results.js';
 import { percentile, runConcurrently } from '../lib/stats.js';
 import { appendUploadEvent } from '../lib/uploadEvent.js';
@@ -28,7 +28,7 @@ async function outcomeTimes(pool: pg.Pool, query: string): Promise<Map<string, n
 }
 
 async function pipelineSystem(workers: number): Promise<TaskSystem> {
-  const pipeline = await Pipeline.start({ workers, workerEnv: { PROCESSOR: 'noop' } });
+  const pipeline = await startPipeline({ workers, workerEnv: { PROCESSOR: 'noop' } });
   const { db, pool } = pipeline.database;
   return {
     submit: () => appendUploadEvent(db),

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { UPLOAD_MUTATION } from '../../test/helpers/graphql.js';
 import { startEntry } from '../../test/helpers/processes.js';
-import { Pipeline } from '../lib/pipeline.js';
+import { startPipeline } from '../lib/pipeline.js';
 import { absoluteRow, row, type BenchRow } from '../lib/results.js';
 import { rssBytes, sampleRss } from '../lib/rss.js';
 
@@ -94,7 +94,7 @@ export async function uploadBenchmark(options: { bytes: number }): Promise<Bench
     const file = path.join(dir, 'upload.bin');
     await writeRandomFile(file, options.bytes);
 
-    const pipeline = await Pipeline.start({ workers: 0 });
+    const pipeline = await startPipeline({ workers: 0 });
     let framelog: number;
     let rssBefore: number;
     let rssPeak: number;

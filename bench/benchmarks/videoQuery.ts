@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Agent } from 'node:http';
 import pg from 'pg';
 import { request } from 'node:http';
-import { Pipeline } from '../lib/pipeline.js';
+import { startPipeline } from '../lib/pipeline.js';
 import { row, type BenchRow } from '../lib/results.js';
 import { percentile, runConcurrently } from '../lib/stats.js';
 import { appendUploadEvent } from '../lib/uploadEvent.js';
@@ -48,7 +48,7 @@ function postJson(agent: Agent, url: string, body: string): Promise<string> {
 }
 
 export async function videoQueryBenchmark(options: { clients: number; requestsPerClient: number; videos?: number }): Promise<BenchRow[]> {
-  const pipeline = await Pipeline.start({ workers: 0 });
+  const pipeline = await startPipeline({ workers: 0 });
   try {
     const { db } = pipeline.database;
     const ids: string[] = [];

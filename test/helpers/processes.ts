@@ -79,14 +79,17 @@ export class ServiceProcess {
 }
 
 /** Starts `services/<service>/main.ts` with tsx, as `npm run <service>` would. */
-export function startService(name: string, service: 'api' | 'worker' | 'messaging/relay', env: Record<string, string>): ServiceProcess {
+export function startService(name: string, service: 'api' | 'worker' | 'messaging/relay', env: Record<string, string>, nodeArgs: readonly string[] = []): ServiceProcess {
   const entry = service === 'messaging/relay' ? 'services/messaging/relayMain.ts' : `services/${service}/main.ts`;
-  return startEntry(name, entry, env);
+  return startEntry(name, entry, env, nodeArgs);
 }
 
-/** Starts any entry point (path from the project root) with tsx, e.g. a test-only composition. */
-export function startEntry(name: string, entry: string, env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+/**
+ * Starts any entry point (path from the project root) with tsx, e.g. a test-only composition.
+ * `nodeArgs` go to node itself (e.g. --cpu-prof, which node refuses in NODE_OPTIONS).
+ */
+export function startEntry(name: string, entry: string, env: Record<string, string>, nodeArgs: readonly string[] = []): ServiceProcess {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     cwd: ROOT,
     // Many workers run at once in tests: each takes any free metrics port (it logs the one it got).
     env: { ...process.env, LOG_LEVEL: 'info', METRICS_PORT: '0', ...env },

@@ -1,10 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createTestDatabase, type TestDatabase } from './db.js';
+import { createTestDatabase } from './db.js';
 import { AMQP_URL } from './env.js';
 import { removeNamespace, testNamespace } from './amqp.js';
 import { startEntry, startService, type ServiceProcess } from './processes.js';
+import type { ScratchDatabase } from './scratchDatabase.js';
 
 export interface StackOptions {
   workers: number;
@@ -12,6 +13,13 @@ export interface StackOptions {
   env?: Record<string, string>;
   apiEnv?: Record<string, string>;
   workerEnv?: Record<string, string>;
+  /** Where the deployment's database comes from (default: a clone of the test template). */
+  createDatabase?: () => Promise<ScratchDatabase>;
+  namespace?: string;
+  /** Arguments for node in every process (e.g. CPU profiling in the benchmarks). */
+  nodeArgs?: readonly string[];
+  /** How close() stops the processes (SIGTERM lets them write what they write at exit). */
+  stopSignal?: NodeJS.Signals;
 }
 
 /**
@@ -22,12 +30,12 @@ export class Stack {
   api!: ServiceProcess;
   apiUrl!: string;
   readonly workers: ServiceProcess[] = [];
-  private constructor(readonly database: TestDatabase, readonly namespace: string, readonly mediaRoot: string, private readonly options: StackOptions) {}
+  private constructor(readonly database: ScratchDatabase, readonly namespace: string, readonly mediaRoot: string, private readonly options: StackOptions) {}
 
   static async start(options: StackOptions): Promise<Stack> {
-    const database = await createTestDatabase();
+    const database = await (options.createDatabase ?? createTestDatabase)();
     const mediaRoot = await mkdtemp(path.join(tmpdir(), 'framelog-media-'));
-    const stack = new Stack(database, testNamespace(), mediaRoot, options);
+    const stack = new Stack(database, options.namespace ?? testNamespace(), mediaRoot, options);
     try {
       await stack.startApi();
       for (let i = 0; i < options.workers; i += 1) await stack.startWorker();
@@ -49,7 +57,7 @@ export class Stack {
   }
 
   async startApi(): Promise<ServiceProcess> {
-    this.api = startService('api', 'api', { ...this.env, PORT: '0', ...this.options.apiEnv });
+    this.api = startService('api', 'api', { ...this.env, PORT: '0', ...this.options.apiEnv }, this.options.nodeArgs);
     const line = await this.api.waitForLog((l) => l.msg === 'listening');
     this.apiUrl = String(line.url);
     return this.api;
@@ -59,7 +67,8 @@ export class Stack {
   async startWorker(options: { entry?: string; env?: Record<string, string> } = {}): Promise<ServiceProcess> {
     const name = `worker-${this.workers.length + 1}`;
     const env = { ...this.env, ...this.options.workerEnv, ...options.env };
-    const worker = options.entry ? startEntry(name, options.entry, env) : startService(name, 'worker', env);
+    const nodeArgs = this.options.nodeArgs;
+    const worker = options.entry ? startEntry(name, options.entry, env, nodeArgs) : startService(name, 'worker', env, nodeArgs);
     this.workers.push(worker);
     await worker.waitForLog((l) => l.msg === 'worker ready');
     return worker;
@@ -71,7 +80,7 @@ export class Stack {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.api, ...this.workers].filter(Boolean).map((p) => p.stop('SIGKILL')));
+    await Promise.all([this.api, ...this.workers].filter(Boolean).map((p) => p.stop(this.options.stopSignal ?? 'SIGKILL')));
     await removeNamespace(this.namespace);
     await this.database.drop();
     await rm(this.mediaRoot, { recursive: true, force: true });
