@@ -16,7 +16,7 @@ const config: CodegenConfig = {
           MediaInfo: '../../services/domain/events.js#MediaInfo as MediaInfoModel',
           AuditMismatch: '../../services/eventstore/audit.js#AuditMismatch as AuditMismatchModel',
         },
-        scalars: { DateTime: 'Date', JSON: 'unknown', Upload: 'Promise<import("graphql-upload/processRequest.mjs").FileUpload>' },
+        scalars: { DateTime: 'Date', JSON: 'unknown', Upload: 'Promise<import("graphql-upload-minimal").FileUpload>' },
         enumsAsTypes: true,
         avoidOptionals: false,
         strictScalars: true,

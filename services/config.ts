@@ -39,6 +39,8 @@ export const ConfigSchema = z.object({
   MAX_DIMENSION: int(16).default(8192),
   MAX_STREAMS: int(1, 1_000).default(16),
   PG_POOL_MAX: int(1, 1_000).default(10),
+  /** How long the API reuses a token's principal without asking PostgreSQL; a revocation takes effect within it. 0 = never. */
+  AUTH_CACHE_SECONDS: int(0, 300).default(5),
   RELAY_BATCH_SIZE: int(1, 10_000).default(100),
   RELAY_SWEEP_MS: int(10).default(1_000),
   /** Run the outbox relay inside the API process (DESIGN §2). */

@@ -67,8 +67,14 @@ export async function ffmpegBenchmark(options: { seconds: number; runs: number }
     const pipelineMs: number[] = [];
     const directMs: number[] = [];
     for (let i = 0; i < options.runs; i += 1) {
-      directMs.push(await timed(direct));
-      pipelineMs.push(await timed(processOnce));
+      // Alternating which side goes first cancels what running second gains or loses (cache, load drift).
+      if (i % 2 === 0) {
+        directMs.push(await timed(direct));
+        pipelineMs.push(await timed(processOnce));
+      } else {
+        pipelineMs.push(await timed(processOnce));
+        directMs.push(await timed(direct));
+      }
     }
     return [
       row({
@@ -79,7 +85,14 @@ export async function ffmpegBenchmark(options: { seconds: number; runs: number }
         baseline: median(directMs),
         comparison: '<=',
         limit: 1.05,
-        details: { pipelineMs, directMs, warmupMs: warmup, commands: commands.map((args) => ['ffmpeg', ...args].join(' ')) },
+        details: {
+          pipelineMs,
+          directMs,
+          // Each run's pair measured back to back: steadier than the ratio of medians on a busy machine.
+          pairRatios: pipelineMs.map((ms, i) => ms / (directMs[i] ?? Number.NaN)),
+          warmupMs: warmup,
+          commands: commands.map((args) => ['ffmpeg', ...args].join(' ')),
+        },
       }),
     ];
   } finally {

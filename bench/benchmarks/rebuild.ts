@@ -1,6 +1,10 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
+import path from 'node:path';
 import pg from 'pg';
-import { rebuildProjections } from '../../services/eventstore/rebuild.js';
+import { rebuildProjections, type RebuildReport } from '../../services/eventstore/rebuild.js';
 import { createBenchDatabase, type BenchDatabase } from '../lib/database.js';
+import { profilingDir } from '../lib/pipeline.js';
 import { row, type BenchRow } from '../lib/results.js';
 
 /** Rows per FETCH of the raw scan: the rebuild's default page size, so both read in the same steps. */
@@ -70,6 +74,28 @@ async function rawCursorScan(url: string): Promise<number> {
   }
 }
 
+/**
+ * The rebuild runs in this process (as `npm run replay` runs it in its own), so `--profile` profiles
+ * it here, with the inspector, into rebuild.cpuprofile: the raw scans and the data generation stay out.
+ */
+async function profiled(rebuild: () => Promise<RebuildReport>): Promise<RebuildReport> {
+  const dir = profilingDir();
+  if (dir === undefined) return rebuild();
+  const session = new Session();
+  session.connect();
+  try {
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+    const report = await rebuild();
+    const { profile } = await session.post('Profiler.stop');
+    await mkdir(dir, { recursive: true });
+    await writeFile(path.join(dir, 'rebuild.cpuprofile'), JSON.stringify(profile));
+    return report;
+  } finally {
+    session.disconnect();
+  }
+}
+
 export async function rebuildBenchmark(options: { events: number }): Promise<BenchRow[]> {
   const database = await createBenchDatabase();
   try {
@@ -82,7 +108,7 @@ export async function rebuildBenchmark(options: { events: number }): Promise<Ben
     const baseline = scanned / ((performance.now() - rawStarted) / 1000);
 
     const started = performance.now();
-    const report = await rebuildProjections(database.db);
+    const report = await profiled(() => rebuildProjections(database.db));
     const framelog = report.events / ((performance.now() - started) / 1000);
     if (report.events !== options.events || scanned !== options.events) {
       throw new Error(`expected ${options.events} events; the rebuild folded ${report.events}, the scan read ${scanned}`);

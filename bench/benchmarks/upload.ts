@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { UPLOAD_MUTATION } from '../../test/helpers/graphql.js';
+import { UPLOAD_MUTATION, streamUpload } from '../../test/helpers/graphql.js';
 import { startEntry } from '../../test/helpers/processes.js';
 import { startPipeline } from '../lib/pipeline.js';
 import { absoluteRow, row, type BenchRow } from '../lib/results.js';
@@ -24,64 +22,15 @@ async function writeRandomFile(file: string, bytes: number): Promise<void> {
   }
 }
 
-/**
- * Streams `file` as a GraphQL multipart request (operations, map, the file) with a known length, so
- * neither side buffers it; the same body goes to the raw handler. Resolves with the response body.
- */
-async function postMultipart(url: string, file: string, bytes: number): Promise<{ status: number; body: string }> {
-  const boundary = `----framelogbench${randomBytes(8).toString('hex')}`;
-  const head = Buffer.from(
-    [
-      `--${boundary}`,
-      'Content-Disposition: form-data; name="operations"',
-      '',
-      JSON.stringify({ query: UPLOAD_MUTATION, variables: { file: null, title: 'bench upload' } }),
-      `--${boundary}`,
-      'Content-Disposition: form-data; name="map"',
-      '',
-      JSON.stringify({ 0: ['variables.file'] }),
-      `--${boundary}`,
-      'Content-Disposition: form-data; name="0"; filename="bench.bin"',
-      'Content-Type: application/octet-stream',
-      '',
-      '',
-    ].join('\r\n'),
-  );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  const body = Readable.from(
-    (async function* () {
-      yield head;
-      yield* createReadStream(file, { highWaterMark: 1024 * 1024 });
-      yield tail;
-    })(),
-  );
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        headers: {
-          'content-type': `multipart/form-data; boundary=${boundary}`,
-          'content-length': String(head.length + bytes + tail.length),
-          'apollo-require-preflight': 'true',
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    body.on('error', reject);
-    body.pipe(req);
-  });
-}
-
 async function timedUpload(url: string, file: string, bytes: number, check: (body: string) => void): Promise<number> {
   const started = performance.now();
-  const response = await postMultipart(url, file, bytes);
+  // Streamed with a known length, so neither side buffers it; the same body goes to the raw handler.
+  const { response: answered } = streamUpload(url, {
+    operations: { query: UPLOAD_MUTATION, variables: { file: null, title: 'bench upload' } },
+    file: createReadStream(file, { highWaterMark: 1024 * 1024 }),
+    bytes,
+  });
+  const response = await answered;
   const seconds = (performance.now() - started) / 1000;
   if (response.status !== 200) throw new Error(`upload answered ${response.status}: ${response.body.slice(0, 500)}`);
   check(response.body);

@@ -18,8 +18,5 @@ export async function createBenchDatabase(options: { migrate?: boolean; poolMax?
     await withAdmin((admin) => admin.query(`drop database if exists ${name} with (force)`));
     throw error;
   }
-  const database = openScratchDatabase(name, { poolMax: options.poolMax ?? 10, applicationName: 'framelog-bench' });
-  // Dropping the database terminates idle connections; that is the end of the benchmark, not an error.
-  database.pool.on('error', () => undefined);
-  return database;
+  return openScratchDatabase(name, { poolMax: options.poolMax ?? 10, applicationName: 'framelog-bench' });
 }

@@ -19,6 +19,11 @@ export function profileProcessesInto(dir: string | undefined): void {
   profileDir = dir;
 }
 
+/** Where `--profile` profiles go (undefined without it), for work a benchmark runs in its own process. */
+export function profilingDir(): string | undefined {
+  return profileDir;
+}
+
 /** A Rascal namespace of its own for one benchmark. */
 export function benchNamespace(): string {
   return `bench-${randomBytes(5).toString('hex')}`;

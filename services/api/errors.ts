@@ -1,4 +1,5 @@
 import { unwrapResolverError } from '@apollo/server/errors';
+import type { Response } from 'express';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { ZodError } from 'zod';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
@@ -17,9 +18,14 @@ export function toFramelogError(error: unknown): FramelogError {
   if (isConnectionError(error)) {
     return new FramelogError(ErrorCode.DATABASE_UNAVAILABLE, 'The database is unavailable; try again shortly.', { retryable: true, cause: error });
   }
-  const status = (error as { status?: unknown } | null)?.status;
-  if (status === 413) {
-    return new FramelogError(ErrorCode.UPLOAD_TOO_LARGE, 'The file is larger than the upload limit.', { cause: error });
+  // The multipart parser (graphql-upload-minimal) fails an upload with an http-errors style error whose
+  // message is meant for the client: the file part is missing, or the client went away mid-file.
+  const { status, expose } = (error ?? {}) as { status?: unknown; expose?: unknown };
+  if (status === 499) {
+    return new FramelogError(ErrorCode.UPLOAD_FAILED, 'The upload stopped before the whole file arrived; send it again.', { retryable: true, cause: error });
+  }
+  if (expose === true && typeof status === 'number' && status >= 400 && status < 500 && error instanceof Error) {
+    return new FramelogError(ErrorCode.BAD_USER_INPUT, error.message, { cause: error });
   }
   return new FramelogError(ErrorCode.INTERNAL, 'Internal server error.', { cause: error });
 }
@@ -44,4 +50,9 @@ export function createFormatError(log: Logger) {
 
 function publicDetails(error: FramelogError): Record<string, unknown> {
   return error.code === ErrorCode.INTERNAL ? {} : error.details;
+}
+
+/** Answers a request refused before GraphQL runs, in the shape of a GraphQL error response. */
+export function respondWithError(res: Response, status: number, error: FramelogError): void {
+  res.status(status).json({ errors: [{ message: error.message, extensions: { code: error.code, retryable: error.retryable } }] });
 }

@@ -3,8 +3,11 @@ import { ErrorCode, FramelogError } from '../domain/errors.js';
 
 /** Boundary validation: every message tells the caller what to send instead. */
 
+// Built once: a zod schema costs more to build than to run, and every video(id) parses an id.
+const Uuid = z.uuid();
+
 export function parseId(value: string, name = 'id'): string {
-  if (!z.uuid().safeParse(value).success) throw new FramelogError(ErrorCode.BAD_USER_INPUT, `${name} must be a UUID, got ${JSON.stringify(value)}.`);
+  if (!Uuid.safeParse(value).success) throw new FramelogError(ErrorCode.BAD_USER_INPUT, `${name} must be a UUID, got ${JSON.stringify(value)}.`);
   return value;
 }
 

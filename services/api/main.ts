@@ -61,7 +61,7 @@ const server = await createApiServer(
     storage,
     log,
     maxUploadBytes: config.MAX_UPLOAD_BYTES,
-    authenticate: createAuthenticator(db, { allowOpen: !production }),
+    authenticate: createAuthenticator(db, { allowOpen: !production, cacheSeconds: config.AUTH_CACHE_SECONDS }),
     metrics,
     mediaBaseUrl: '',
     readiness: {

@@ -1,5 +1,5 @@
 import { GraphQLScalarType, Kind } from 'graphql';
-import GraphQLUpload from 'graphql-upload/GraphQLUpload.mjs';
+import { GraphQLUpload } from 'graphql-upload-minimal';
 import type { Resolvers } from '../../schema/generated/graphql.js';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import { fold, type VideoState } from '../domain/video.js';
@@ -11,6 +11,7 @@ import { listVideos, loadVideo } from '../eventstore/videos.js';
 import { retryVideo } from './commands/retryVideo.js';
 import { uploadVideo } from './commands/uploadVideo.js';
 import { decodeVideoCursor, encodeVideoCursor, parseFirst, parseId, parsePosition } from './input.js';
+import { openUpload } from './upload.js';
 
 const DateTime = new GraphQLScalarType<Date, string>({
   name: 'DateTime',
@@ -89,11 +90,9 @@ export const resolvers: Resolvers = {
 
   Mutation: {
     async uploadVideo(_parent, { file, title }, { deps, actor, correlationId }) {
-      const upload = await file;
+      const upload = await openUpload(file);
       const video = await uploadVideo(deps, {
-        stream: upload.createReadStream(),
-        filename: upload.filename,
-        mimetype: upload.mimetype,
+        ...upload,
         title: title ?? null,
         actor,
         correlationId,

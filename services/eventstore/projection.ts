@@ -56,20 +56,32 @@ export function videoRowToState(row: VideoRow): VideoState {
 
 /**
  * The same row as `videoStateToRow`, as a JSON object that `jsonb_populate_recordset(null::videos, …)`
- * turns back into exactly those column values: lets the rebuild insert, and the audit compare, a
- * whole page of rows in one statement.
+ * turns back into exactly those column values: lets the audit compare, and the rebuild insert (as
+ * positional arrays of these values, rebuild.ts), a whole page of rows in one statement. Built from the state directly (the jsonb columns as the
+ * objects themselves, not parsed back from videoStateToRow's strings): they stringify to the same
+ * JSON, so the columns get the same values (test/unit/projection.unit.test.ts holds the two together).
  */
 export function videoStateToJsonRecord(state: VideoState): Record<string, unknown> {
-  const row = videoStateToRow(state);
-  const json = (value: string | null | undefined): unknown => (value === null || value === undefined ? null : JSON.parse(value));
   return {
-    ...row,
-    size_bytes: String(row.size_bytes),
-    created_position: String(row.created_position),
-    last_position: String(row.last_position),
-    last_error: json(row.last_error),
-    media: json(row.media),
-    renditions: json(row.renditions),
-    poster: json(row.poster),
+    id: state.id,
+    status: state.status,
+    title: state.title,
+    original_filename: state.originalFilename,
+    content_type: state.contentType,
+    size_bytes: String(state.sizeBytes),
+    sha256: state.sha256,
+    storage_key: state.storageKey,
+    current_task_id: state.currentTaskId,
+    attempts: state.attempts,
+    unfinished_starts: state.unfinishedStarts,
+    last_error: state.lastError,
+    media: state.media,
+    renditions: state.renditions,
+    poster: state.poster,
+    uploaded_at: state.uploadedAt,
+    updated_at: state.updatedAt,
+    version: state.version,
+    created_position: String(state.createdPosition),
+    last_position: String(state.lastPosition),
   };
 }

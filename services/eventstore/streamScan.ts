@@ -1,4 +1,6 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
+import type { VideoEvent } from '../domain/events.js';
+import type { evolve } from '../domain/video.js';
 import type { Db } from './db.js';
 import type { EventRow } from './schema.js';
 
@@ -7,10 +9,32 @@ export interface ScannedEventRow extends EventRow {
   recomputed_hash?: Buffer;
 }
 
-export interface ScannedStream {
+/**
+ * The columns evolve() reads and nothing more (no hashes, event id or metadata to parse): what the
+ * projection rebuild scans.
+ */
+export interface FoldEventRow {
+  position: string;
+  stream_id: string;
+  version: number;
+  type: string;
+  data: unknown;
+  /**
+   * recorded_at truncated to milliseconds, as milliseconds since the epoch: exactly the instant of the
+   * Date pg would parse from recorded_at, without parsing its text.
+   */
+  recorded_ms: number;
+}
+
+interface KeyedRow {
+  stream_id: string;
+  version: number;
+}
+
+export interface ScannedStream<Row extends KeyedRow = ScannedEventRow> {
   streamId: string;
   /** Every event of the stream, in version order. */
-  rows: ScannedEventRow[];
+  rows: Row[];
 }
 
 export interface ScanStreamsOptions {
@@ -27,43 +51,74 @@ export interface ScanStreamsOptions {
  * ordered by (stream_id, version), so a million streams never sit in memory together: a stream is
  * folded and let go before the next is read. Within a stream, version order is position order.
  */
-export async function* scanStreams(db: Db, options: ScanStreamsOptions = {}): AsyncGenerator<ScannedStream> {
+export function scanStreams(db: Db, options: ScanStreamsOptions = {}): AsyncGenerator<ScannedStream> {
+  const recomputed = options.recomputeHashes
+    ? sql`, framelog_event_hash(e.prev_hash, e.stream_id, e.version, e.event_id, e.type, e.data, e.metadata, e.recorded_at) as recomputed_hash`
+    : sql``;
+  return scanPages<ScannedEventRow>(db, sql`e.* ${recomputed}`, options);
+}
+
+/** The same scan with only the columns a fold needs (`FoldEventRow`): for the projection rebuild. */
+export function scanStreamsForFold(db: Db, options: Omit<ScanStreamsOptions, 'recomputeHashes'> = {}): AsyncGenerator<ScannedStream<FoldEventRow>> {
+  // extract(epoch …) is numeric, so the milliseconds are exact; float8 holds them exactly and pg parses
+  // it with parseFloat rather than the timestamp regex.
+  const columns = sql`e.position, e.stream_id, e.version, e.type, e.data,
+    (extract(epoch from date_trunc('milliseconds', e.recorded_at)) * 1000)::float8 as recorded_ms`;
+  return scanPages<FoldEventRow>(db, columns, options);
+}
+
+/** A scanned row as evolve() takes it. */
+export function toFoldEvent(row: FoldEventRow): Parameters<typeof evolve>[1] {
+  return {
+    position: BigInt(row.position),
+    streamId: row.stream_id,
+    version: row.version,
+    recordedAt: new Date(row.recorded_ms),
+    ...({ type: row.type, data: row.data } as VideoEvent),
+  };
+}
+
+async function* scanPages<Row extends KeyedRow>(db: Db, columns: RawBuilder<unknown>, options: Omit<ScanStreamsOptions, 'recomputeHashes'>): AsyncGenerator<ScannedStream<Row>> {
   const pageSize = options.pageSize ?? 5_000;
   const onlyStreams = options.streamIds === undefined ? null : [...options.streamIds];
   if (onlyStreams !== null && onlyStreams.length === 0) return;
-  let after: { streamId: string; version: number } | null = null;
-  let current: ScannedStream | null = null;
-  for (;;) {
-    const page: ScannedEventRow[] = await readPage(db, after, pageSize, onlyStreams, options.recomputeHashes ?? false);
-    for (const row of page) {
-      if (current !== null && current.streamId !== row.stream_id) {
-        yield current;
-        current = null;
+  const read = (after: KeyedRow | null): Promise<Row[]> => {
+    const page = readPage<Row>(db, columns, after, pageSize, onlyStreams);
+    // Awaited later (below, or in `finally`); this only keeps a failure from counting as unhandled
+    // while the consumer works on the previous page.
+    page.catch(() => undefined);
+    return page;
+  };
+  let next: Promise<Row[]> | null = read(null);
+  let current: ScannedStream<Row> | null = null;
+  try {
+    while (next !== null) {
+      const page: Row[] = await next;
+      const last = page.at(-1);
+      // The next page is asked for before this one is handed out, so PostgreSQL reads it while the
+      // consumer folds this one: the database and this process work at the same time.
+      next = last === undefined || page.length < pageSize ? null : read(last);
+      for (const row of page) {
+        if (current !== null && current.streamId !== row.stream_id) {
+          yield current;
+          current = null;
+        }
+        current ??= { streamId: row.stream_id, rows: [] };
+        current.rows.push(row);
       }
-      current ??= { streamId: row.stream_id, rows: [] };
-      current.rows.push(row);
     }
-    const last = page.at(-1);
-    if (last === undefined || page.length < pageSize) break;
-    after = { streamId: last.stream_id, version: last.version };
+    if (current !== null) yield current;
+  } finally {
+    // A consumer that stops early leaves no query running behind it on the connection.
+    await next?.catch(() => undefined);
   }
-  if (current !== null) yield current;
 }
 
-async function readPage(
-  db: Db,
-  after: { streamId: string; version: number } | null,
-  limit: number,
-  streamIds: string[] | null,
-  recomputeHashes: boolean,
-): Promise<ScannedEventRow[]> {
-  const recomputed = recomputeHashes
-    ? sql`, framelog_event_hash(e.prev_hash, e.stream_id, e.version, e.event_id, e.type, e.data, e.metadata, e.recorded_at) as recomputed_hash`
-    : sql``;
-  const keyset = after === null ? sql`true` : sql`(e.stream_id, e.version) > (${after.streamId}::uuid, ${after.version}::int)`;
+async function readPage<Row>(db: Db, columns: RawBuilder<unknown>, after: KeyedRow | null, limit: number, streamIds: string[] | null): Promise<Row[]> {
+  const keyset = after === null ? sql`true` : sql`(e.stream_id, e.version) > (${after.stream_id}::uuid, ${after.version}::int)`;
   const filter = streamIds === null ? sql`true` : sql`e.stream_id = any(${streamIds}::uuid[])`;
-  const { rows } = await sql<ScannedEventRow>`
-    select e.* ${recomputed} from events e
+  const { rows } = await sql<Row>`
+    select ${columns} from events e
     where ${keyset} and ${filter}
     order by e.stream_id, e.version
     limit ${limit}`.execute(db);

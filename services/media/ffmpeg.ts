@@ -27,7 +27,7 @@ export interface FfmpegRun {
   timeoutMs: number;
   /** Aborting SIGKILLs ffmpeg and fails the run with an error named 'AbortError'. */
   signal?: AbortSignal;
-  /** Length of the media being written, to turn ffmpeg's time mark into a percentage. */
+  /** Length of the media being written, to turn ffmpeg's time mark into a percentage (onProgress needs it). */
   durationSeconds?: number;
   onProgress?: (percent: number) => void;
 }
@@ -79,13 +79,19 @@ export async function runFfmpeg(run: FfmpegRun): Promise<{ stderr: string }> {
         started = true;
         if (stopReason !== null) command.kill('SIGKILL');
       })
-      .on('progress', (progress: { timemark?: string; percent?: number }) => {
-        if (!run.onProgress || stopReason !== null) return;
-        const percent = progressPercent(progress, run.durationSeconds);
+      // Progress comes from stderr lines, not fluent-ffmpeg's 'progress' event: listening to that one
+      // makes fluent-ffmpeg run an ffprobe of the input beside every ffmpeg run, only to compute a
+      // percentage we compute ourselves (and without the input policy's protocol whitelist).
+      .on('stderr', (line: string) => {
+        const { onProgress, durationSeconds } = run;
+        if (!onProgress || stopReason !== null || durationSeconds === undefined || !(durationSeconds > 0)) return;
+        const seconds = progressSeconds(line);
+        if (seconds === null) return;
+        const percent = Math.min(100, (seconds / durationSeconds) * 100);
         // Monotonic and at most one call per whole percent: listeners usually publish it.
-        if (percent !== null && Math.floor(percent) > lastPercent) {
+        if (Math.floor(percent) > lastPercent) {
           lastPercent = Math.floor(percent);
-          run.onProgress(percent);
+          onProgress(percent);
         }
       })
       .on('end', (_stdout: string | null, stderr: string | null) => {
@@ -137,14 +143,14 @@ export function ffmpegFailed(error: Error, stderr: string): FramelogError {
   );
 }
 
-function progressPercent(progress: { timemark?: string; percent?: number }, durationSeconds?: number): number | null {
-  const seconds = parseTimemark(progress.timemark);
-  if (durationSeconds !== undefined && durationSeconds > 0 && seconds !== null) {
-    return Math.min(100, Math.max(0, (seconds / durationSeconds) * 100));
-  }
-  return typeof progress.percent === 'number' && Number.isFinite(progress.percent)
-    ? Math.min(100, Math.max(0, progress.percent))
-    : null;
+/**
+ * The `time=` of one of ffmpeg's progress reports (`frame= … time=00:00:09.98 …`, or `size= …` without
+ * video), null for any other stderr line. Only lines that start with the report count: ffmpeg also prints
+ * the upload's metadata, and a title such as "frame=1 time=99:00:00.00" is indented, never at the start.
+ */
+export function progressSeconds(line: string): number | null {
+  if (!/^(frame|size)=/.test(line)) return null;
+  return parseTimemark(/\stime=\s*(\S+)/.exec(line)?.[1]);
 }
 
 /** "01:02:03.45" → 3723.45; null for "N/A" and negative marks ffmpeg prints at the start. */

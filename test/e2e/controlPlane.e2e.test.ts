@@ -29,7 +29,9 @@ const preflight = { 'apollo-require-preflight': 'true' };
 beforeAll(async () => {
   clips = await mkdtemp(path.join(tmpdir(), 'framelog-cp-'));
   clip = await makeClip(clips, { width: 320, height: 240, durationSeconds: 1 });
-  stack = await Stack.start({ workers: 0, apiEnv: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } });
+  // AUTH_CACHE_SECONDS=0: these checks create and revoke tokens and expect the next request to see it;
+  // the cache's delay is tested with a clock in auth-cache.int.test.ts.
+  stack = await Stack.start({ workers: 0, apiEnv: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), AUTH_CACHE_SECONDS: '0' } });
 });
 
 afterAll(async () => {

@@ -13,6 +13,7 @@ import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
 import { MediaInfoSchema, PosterSchema, RenditionSchema } from '../../services/domain/events.js';
 import { posterKey, renditionKey, renditionsPrefix, sourceKey } from '../../services/media/keys.js';
 import { planLadder } from '../../services/media/ladder.js';
+import { mp4DurationSeconds } from '../../services/media/mp4Duration.js';
 import { createMediaProcessor, type ProcessResult } from '../../services/media/processVideo.js';
 import { probeMedia, type ProbedMedia } from '../../services/media/probe.js';
 import { LocalDiskStorage, type LocalFile, type MediaStorage, type WriteStreamOptions } from '../../services/media/storage.js';
@@ -151,6 +152,8 @@ describe('createMediaProcessor().process', () => {
     expect(await outputsOf(videoId)).toEqual(['360p.mp4', '480p.mp4', '720p.mp4', 'poster.jpg']);
     expect(progress.at(-1)).toBe(100);
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);
+    // ffmpeg's own reports (transcoding maps to 0-95), not only the final 100.
+    expect(progress.some((percent) => percent > 0 && percent <= 95)).toBe(true);
   });
 
   it('writes no audio stream when the source has none', async () => {
@@ -644,6 +647,67 @@ describe('storage behind the MediaStorage interface', () => {
   });
 });
 
+describe('mp4DurationSeconds', () => {
+  it('reads the duration ffprobe reports, whether the index comes first (faststart) or last', async () => {
+    const clip = await makeClip(clips, { width: 320, height: 240, durationSeconds: 3, audio: true, fps: 24 });
+    const faststart = path.join(clips, 'duration-faststart.mp4');
+    await ffmpegCli(['-i', clip, '-c', 'copy', '-movflags', '+faststart', '-f', 'mp4', faststart]);
+    expect((await topLevelBoxes(clip)).indexOf('moov')).toBeGreaterThan((await topLevelBoxes(clip)).indexOf('mdat'));
+    for (const file of [clip, faststart]) {
+      const duration = await mp4DurationSeconds(file);
+      expect(duration).toBeCloseTo(Number((await ffprobeJson(file)).format.duration), 3);
+      expect(duration).toBeCloseTo(3, 1);
+    }
+  });
+
+  /** An ISO-BMFF box: 32-bit size and type, or size 1 and a 64-bit size after the type. */
+  const box = (type: string, content: Buffer, options: { largeSize?: boolean } = {}): Buffer => {
+    if (options.largeSize) {
+      const header = Buffer.alloc(16);
+      header.writeUInt32BE(1, 0);
+      header.write(type, 4, 'latin1');
+      header.writeBigUInt64BE(BigInt(16 + content.length), 8);
+      return Buffer.concat([header, content]);
+    }
+    const header = Buffer.alloc(8);
+    header.writeUInt32BE(8 + content.length, 0);
+    header.write(type, 4, 'latin1');
+    return Buffer.concat([header, content]);
+  };
+  const mvhd = (version: 0 | 1, timescale: number, duration: bigint): Buffer => {
+    const content = Buffer.alloc(version === 1 ? 108 : 96);
+    content.writeUInt8(version, 0);
+    if (version === 1) {
+      content.writeUInt32BE(timescale, 20);
+      content.writeBigUInt64BE(duration, 24);
+    } else {
+      content.writeUInt32BE(timescale, 12);
+      content.writeUInt32BE(Number(duration), 16);
+    }
+    return box('mvhd', content);
+  };
+  const durationOf = async (...boxes: Buffer[]) => {
+    const file = path.join(clips, `boxes-${randomUUID()}.mp4`);
+    await writeFile(file, Buffer.concat(boxes));
+    return mp4DurationSeconds(file);
+  };
+  const ftyp = box('ftyp', Buffer.from('isom\0\0\x02\0isomiso2avc1mp41', 'latin1'));
+
+  it('reads 32- and 64-bit headers and box sizes, past other boxes', async () => {
+    expect(await durationOf(ftyp, box('free', Buffer.alloc(10)), box('moov', Buffer.concat([mvhd(0, 1000, 2500n), box('trak', Buffer.alloc(40))])))).toBe(2.5);
+    expect(await durationOf(ftyp, box('mdat', Buffer.alloc(100), { largeSize: true }), box('moov', mvhd(1, 90_000, 2n ** 33n)))).toBeCloseTo(2 ** 33 / 90_000);
+  });
+
+  it('is null without a movie header, with an unknown duration, or when a box runs past the end', async () => {
+    expect(await durationOf(ftyp, box('mdat', Buffer.alloc(100)))).toBeNull();
+    expect(await durationOf(ftyp, box('moov', box('trak', Buffer.alloc(40))))).toBeNull();
+    expect(await durationOf(ftyp, box('moov', mvhd(0, 1000, 0xffff_ffffn)))).toBeNull();
+    expect(await durationOf(ftyp, box('moov', mvhd(1, 1000, 2n ** 64n - 1n)))).toBeNull();
+    expect(await durationOf(ftyp, box('moov', mvhd(0, 0, 100n)))).toBeNull();
+    expect(await durationOf(ftyp, box('moov', mvhd(0, 1000, 2500n)).subarray(0, 40))).toBeNull();
+  });
+});
+
 describe('LocalDiskStorage', () => {
   const key = () => `uploads/${randomUUID()}/source`;
 
@@ -700,6 +764,22 @@ describe('LocalDiskStorage', () => {
       },
     });
     await expect(storage.writeStream(k, failing, { maxBytes: 10_000 })).rejects.toThrow('client went away');
+    await expect(stat(path.dirname(storage.localPath(k)))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('leaves nothing when the source fails after part of the file was already written back to disk', async () => {
+    const k = key();
+    // Past two write-backs (every 64 MiB), so one may still be in flight when the write stream closes.
+    const failAfter = 150 * 1024 * 1024;
+    let produced = 0;
+    const failing = new Readable({
+      read() {
+        if (produced >= failAfter) this.destroy(new Error('client went away'));
+        else this.push(Buffer.alloc(1024 * 1024, 3));
+        produced += 1024 * 1024;
+      },
+    });
+    await expect(storage.writeStream(k, failing, { maxBytes: 1024 ** 3 })).rejects.toThrow('client went away');
     await expect(stat(path.dirname(storage.localPath(k)))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 

@@ -4,10 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../services/domain/errors.js';
 import { appendToStream } from '../../services/eventstore/append.js';
 import { auditLog } from '../../services/eventstore/audit.js';
+import type { Db } from '../../services/eventstore/db.js';
 import { REBUILD_LOCK_KEY, rebuildProjections } from '../../services/eventstore/rebuild.js';
 import { loadVideo } from '../../services/eventstore/videos.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { metadata, started } from '../helpers/events.js';
+import { waitFor } from '../helpers/processes.js';
 import { appendStream, historyOf, inParallel } from '../helpers/streams.js';
 
 let t: TestDatabase;
@@ -19,6 +21,27 @@ beforeAll(async () => {
 afterAll(async () => {
   await t.drop();
 });
+
+/**
+ * Everything about `videos` that the swap must carry over: columns, indexes (and that they are built
+ * and valid), constraints and triggers, each with its full definition.
+ */
+async function shapeOfVideos(db: Db) {
+  const { rows: columns } = await sql`
+    select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull as not_null, pg_get_expr(d.adbin, d.adrelid) as default
+    from pg_attribute a left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
+    where a.attrelid = 'videos'::regclass and a.attnum > 0 and not a.attisdropped order by a.attnum`.execute(db);
+  const { rows: indexes } = await sql<{ name: string; definition: string; valid: boolean; ready: boolean }>`
+    select i.relname as name, pg_get_indexdef(i.oid) as definition, x.indisvalid as valid, x.indisready as ready
+    from pg_index x join pg_class i on i.oid = x.indexrelid where x.indrelid = 'videos'::regclass order by i.relname`.execute(db);
+  const { rows: constraints } = await sql`
+    select conname as name, contype as type, pg_get_constraintdef(oid) as definition
+    from pg_constraint where conrelid = 'videos'::regclass order by conname`.execute(db);
+  const { rows: triggers } = await sql<{ name: string; definition: string; enabled: string }>`
+    select tgname as name, pg_get_triggerdef(oid) as definition, tgenabled as enabled
+    from pg_trigger where tgrelid = 'videos'::regclass and not tgisinternal order by tgname`.execute(db);
+  return { columns, indexes, constraints, triggers };
+}
 
 describe('projection rebuild', () => {
   it('loses no append made while it runs, and reads keep being served', async () => {
@@ -68,6 +91,34 @@ describe('projection rebuild', () => {
     expect((await loadVideo(t.db, drifted[0]!.id))?.status).toBe(drifted[0]!.status);
   });
 
+  it('swaps in a table with the columns, indexes, constraints and triggers of the live one, and its trigger fires', async () => {
+    const before = await shapeOfVideos(t.db);
+    // What later code and migrations rely on (migrations 0001, 0002), not only "whatever was there".
+    expect(before.indexes.map((i) => i.name)).toEqual(expect.arrayContaining(['videos_pkey', 'videos_created_position_key', 'videos_status_created']));
+    expect(before.triggers.map((tr) => tr.name)).toEqual(['videos_notify']);
+    const { rows: oidBefore } = await sql<{ oid: string }>`select 'videos'::regclass::oid::text as oid`.execute(t.db);
+
+    await rebuildProjections(t.db, { pageSize: 50 });
+
+    const { rows: oidAfter } = await sql<{ oid: string }>`select 'videos'::regclass::oid::text as oid`.execute(t.db);
+    expect(oidAfter[0]!.oid).not.toBe(oidBefore[0]!.oid);
+    expect(await shapeOfVideos(t.db)).toEqual(before);
+    expect((await sql<{ n: string }>`select count(*) as n from pg_class where relname like 'videos_rebuild%'`.execute(t.db)).rows[0]!.n).toBe('0');
+
+    // videos_notify works on the new table: an append notifies its id and position.
+    const listener = new pg.Client({ connectionString: t.url });
+    await listener.connect();
+    try {
+      const payloads: string[] = [];
+      listener.on('notification', (n) => payloads.push(n.payload ?? ''));
+      await listener.query('listen framelog_video_updated');
+      const { state } = await appendStream(t.db, historyOf(1));
+      await waitFor(() => payloads.find((p) => p === `${state.id} ${state.lastPosition}`), { message: 'videos_notify after the rebuild' });
+    } finally {
+      await listener.end();
+    }
+  });
+
   it('refuses to run twice at once', async () => {
     const other = new pg.Client({ connectionString: t.url });
     await other.connect();
@@ -79,5 +130,38 @@ describe('projection rebuild', () => {
     }
     const { rows } = await sql<{ n: string }>`select count(*) as n from pg_class where relname = 'videos_rebuild'`.execute(t.db);
     expect(Number(rows[0]!.n)).toBe(0);
+  });
+});
+
+describe('projection rebuild of a log that does not fold', () => {
+  let bad: TestDatabase;
+  beforeAll(async () => {
+    bad = await createTestDatabase();
+    await inParallel(Array.from({ length: 40 }, () => 3), 4, (length) => appendStream(bad.db, historyOf(length)));
+  });
+  afterAll(async () => {
+    await bad.drop();
+  });
+
+  it('fails, and leaves the live table as it was and no fresh table behind', async () => {
+    // Written around the append (as a buggy tool could): a start for a task that is not the video's.
+    const { state } = await appendStream(bad.db, historyOf(1));
+    await sql`
+      insert into events (stream_id, version, event_id, type, data, metadata)
+      values (${state.id}::uuid, 2, gen_random_uuid(), 'ProcessingStarted',
+        jsonb_build_object('taskId', gen_random_uuid(), 'attempt', 1, 'workerId', 'w1'), ${JSON.stringify(metadata())}::jsonb)`.execute(bad.db);
+    const digest = async () =>
+      (await sql<{ d: string }>`select md5(string_agg(v::text, ',' order by v.id)) as d from videos v`.execute(bad.db)).rows[0]!.d;
+    const live = await digest();
+
+    // Small pages: the failure comes with a read and an insert still in flight.
+    await expect(rebuildProjections(bad.db, { pageSize: 10 })).rejects.toMatchObject({ code: ErrorCode.ILLEGAL_TRANSITION });
+
+    expect(await digest()).toBe(live);
+    const { rows } = await sql<{ n: string }>`select count(*) as n from pg_class where relname like 'videos_rebuild%'`.execute(bad.db);
+    expect(rows[0]!.n).toBe('0');
+    // The advisory lock was let go: the audit names the stream, and a later rebuild gets as far as the fold.
+    expect((await auditLog(bad.db)).mismatches).toMatchObject([{ streamId: state.id, kind: 'FOLD_FAILED' }]);
+    await expect(rebuildProjections(bad.db)).rejects.toMatchObject({ code: ErrorCode.ILLEGAL_TRANSITION });
   });
 });

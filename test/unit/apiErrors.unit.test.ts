@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createFormatError } from '../../services/api/errors.js';
+import { createFormatError, toFramelogError } from '../../services/api/errors.js';
 import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
 
 const formatError = createFormatError(pino({ level: 'silent' }));
@@ -22,5 +22,14 @@ describe('formatError', () => {
     const formatted = formatError(wrapped.toJSON(), wrapped);
     expect(formatted.extensions).toEqual({ code: 'FORBIDDEN', retryable: false, role: 'viewer' });
     expect(formatted.message).toBe(typed.message);
+  });
+
+  it("gives the multipart parser's errors client codes: a client gone mid-file is UPLOAD_FAILED, other exposed 4xx BAD_USER_INPUT", () => {
+    // graphql-upload-minimal's HttpError, shaped as http-errors shapes them: expose marks a client-safe message.
+    const parserError = (status: number, message: string) => Object.assign(new Error(message), { status, expose: true });
+    expect(toFramelogError(parserError(499, 'Request disconnected during file upload stream parsing.'))).toMatchObject({ code: ErrorCode.UPLOAD_FAILED, retryable: true });
+    expect(toFramelogError(parserError(400, 'File missing in the request.'))).toMatchObject({ code: ErrorCode.BAD_USER_INPUT, message: 'File missing in the request.' });
+    // A status alone does not make a message safe to show.
+    expect(toFramelogError(Object.assign(new Error('pool at 10.0.0.5 refused'), { status: 400 })).code).toBe(ErrorCode.INTERNAL);
   });
 });

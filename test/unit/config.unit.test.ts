@@ -7,9 +7,11 @@ describe('loadConfig', () => {
     const config = loadConfig({});
     expect(config).toMatchObject({ PORT: 4000, WORKERS: 2, MEDIA_ROOT: './data/media', DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/framelog' });
     expect(config.RETRY_DELAYS_MS).toEqual([5_000, 30_000, 120_000]);
+    expect(config.AUTH_CACHE_SECONDS).toBe(5);
   });
   it('parses values from the environment', () => {
     expect(loadConfig({ PORT: '8080', RETRY_DELAYS_MS: '10,20', RELAY_IN_API: 'false' })).toMatchObject({ PORT: 8080, RETRY_DELAYS_MS: [10, 20], RELAY_IN_API: false });
+    expect(loadConfig({ AUTH_CACHE_SECONDS: '0' }).AUTH_CACHE_SECONDS).toBe(0);
   });
   it.each([
     ['PORT', 'eighty'],
@@ -18,6 +20,7 @@ describe('loadConfig', () => {
     ['RETRY_DELAYS_MS', '5s'],
     ['JOB_TIMEOUT_SECONDS', '3600'],
     ['METRICS_PORT', '70000'],
+    ['AUTH_CACHE_SECONDS', '-1'],
   ])('a bad %s stops start-up with its name in the message', (name, value) => {
     let error: unknown;
     try {

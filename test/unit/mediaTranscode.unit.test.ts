@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../services/domain/errors.js';
-import { ffmpegFailed, parseTimemark, threadInputOptions } from '../../services/media/ffmpeg.js';
+import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
+import { ffmpegFailed, parseTimemark, progressSeconds, threadInputOptions } from '../../services/media/ffmpeg.js';
 import { SAFE_INPUT_OPTIONS } from '../../services/media/inputPolicy.js';
 import { planLadder } from '../../services/media/ladder.js';
 import { jobBudgetMs } from '../../services/media/processVideo.js';
-import { allowedShortfallSeconds, ladderFilterGraph, renditionOutputOptions } from '../../services/media/transcode.js';
+import { allowedShortfallSeconds, assertCoversSource, ladderFilterGraph, renditionOutputOptions } from '../../services/media/transcode.js';
 
 describe('ladderFilterGraph', () => {
   it('decodes once and splits into one scaled, square-pixel yuv420p branch per rung', () => {
@@ -84,6 +84,46 @@ describe('allowedShortfallSeconds', () => {
     expect(allowedShortfallSeconds(1)).toBe(0.5);
     expect(allowedShortfallSeconds(4)).toBe(0.5);
     expect(allowedShortfallSeconds(60)).toBe(6);
+  });
+});
+
+describe('assertCoversSource', () => {
+  const refusal = (written: number | null, duration: number) => {
+    try {
+      assertCoversSource(written, duration);
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  };
+
+  it('accepts a rendition within the allowed shortfall, longer ones too', () => {
+    expect(refusal(9.97, 10)).toBeUndefined();
+    expect(refusal(9.0, 10)).toBeUndefined();
+    expect(refusal(0.5, 1)).toBeUndefined();
+    expect(refusal(10.02, 10)).toBeUndefined();
+  });
+
+  it('refuses a shorter one, or one of unknown length, as MEDIA_CORRUPT with what was decoded', () => {
+    const short = refusal(4.9, 10);
+    expect(short).toBeInstanceOf(FramelogError);
+    expect(short).toMatchObject({ code: ErrorCode.MEDIA_CORRUPT, retryable: false, details: { decodedSeconds: 4.9, durationSeconds: 10 } });
+    expect(refusal(0.49, 1)).toMatchObject({ code: ErrorCode.MEDIA_CORRUPT });
+    expect(refusal(null, 10)).toMatchObject({ code: ErrorCode.MEDIA_CORRUPT, details: { decodedSeconds: null } });
+  });
+});
+
+describe('progressSeconds', () => {
+  it("reads the time of ffmpeg's progress reports, with or without video", () => {
+    expect(progressSeconds('frame=   90 fps=0.0 q=-1.0 Lq=-1.0 size=     282kB time=00:00:03.01 bitrate= 764.3kbits/s speed=4.16x    ')).toBe(3.01);
+    expect(progressSeconds('size=     512kB time=01:02:03.45 bitrate= 128.0kbits/s speed=50x')).toBeCloseTo(3723.45);
+    expect(progressSeconds('frame=    0 fps=0.0 q=0.0 size=       0kB time=N/A bitrate=N/A speed=N/A')).toBeNull();
+  });
+
+  it('ignores every other line, including metadata of the upload that imitates a report', () => {
+    expect(progressSeconds('    title           : frame=1 time=99:00:00.00')).toBeNull();
+    expect(progressSeconds('                    : frame=2 time=98:00:00.00')).toBeNull();
+    expect(progressSeconds('video:306kB audio:52kB subtitle:0kB other streams:0kB global headers:0kB muxing overhead: unknown')).toBeNull();
   });
 });
 

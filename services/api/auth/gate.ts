@@ -3,7 +3,7 @@ import type { RequestHandler, Response } from 'express';
 import { GraphQLError, Kind, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode } from 'graphql';
 import { ErrorCode, FramelogError } from '../../domain/errors.js';
 import type { ApiContext } from '../context.js';
-import { toFramelogError } from '../errors.js';
+import { respondWithError, toFramelogError } from '../errors.js';
 import type { Authenticator, Principal } from './authenticate.js';
 import { can, requiredPermission, type Role } from './roles.js';
 
@@ -22,7 +22,7 @@ export function principalOf(res: Response): Principal {
 
 /**
  * Express middleware in front of the multipart parser: it authenticates, and refuses a multipart
- * request from a role that may not upload before graphql-upload reads a byte of the file (only
+ * request from a role that may not upload before the multipart parser reads a byte of the file (only
  * uploads take files, so the refusal needs no parsing). The refused body is drained to nowhere.
  */
 export function authenticateRequest(authenticate: Authenticator): RequestHandler {
@@ -47,7 +47,7 @@ export function authenticateRequest(authenticate: Authenticator): RequestHandler
 
 function refuse(res: Response, error: FramelogError): void {
   if (error.code === ErrorCode.UNAUTHENTICATED) res.setHeader('www-authenticate', 'Bearer');
-  res.status(STATUS[error.code] ?? 500).json({ errors: [{ message: error.message, extensions: { code: error.code, retryable: error.retryable } }] });
+  respondWithError(res, STATUS[error.code] ?? 500, error);
 }
 
 const forbidden = (role: Role, what: string) =>

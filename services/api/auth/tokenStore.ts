@@ -50,12 +50,12 @@ export async function revokeToken(db: Db, name: string): Promise<boolean> {
   return result.numUpdatedRows > 0n;
 }
 
-/** The principal a token stands for, or null when it is unknown or revoked. */
-export async function findActiveToken(db: Db, token: string): Promise<{ name: string; role: Role } | null> {
+/** The principal of the token whose sha256 is `tokenHash` (tokens.ts hashToken), or null when it is unknown or revoked. */
+export async function findActiveToken(db: Db, tokenHash: Buffer): Promise<{ name: string; role: Role } | null> {
   const row = await db
     .selectFrom('api_tokens')
     .select(['name', 'role'])
-    .where('token_hash', '=', hashToken(token))
+    .where('token_hash', '=', tokenHash)
     .where('revoked_at', 'is', null)
     .executeTakeFirst();
   return row && isRole(row.role) ? { name: row.name, role: row.role } : null;

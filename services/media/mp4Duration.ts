@@ -1,0 +1,77 @@
+import { open, type FileHandle } from 'node:fs/promises';
+
+/**
+ * The duration an MP4/MOV file declares in its movie header (`moov/mvhd`): what ffprobe reports as
+ * its format duration, read from a few box headers instead of starting an ffprobe process. Used on
+ * the renditions ffmpeg has just written (faststart puts moov first, so this reads the file's first
+ * few hundred bytes). null when the file has no readable movie header or its duration is unknown.
+ */
+export async function mp4DurationSeconds(path: string): Promise<number | null> {
+  const handle = await open(path, 'r');
+  try {
+    const { size: fileSize } = await handle.stat();
+    const moov = await findBox(handle, 0, fileSize, 'moov');
+    if (moov === null) return null;
+    const mvhd = await findBox(handle, moov.contentStart, moov.end, 'mvhd');
+    return mvhd === null ? null : await readMvhdSeconds(handle, mvhd);
+  } finally {
+    await handle.close();
+  }
+}
+
+interface Box {
+  /** Offset of the box's content, after its header. */
+  contentStart: number;
+  /** Offset just past the box. */
+  end: number;
+}
+
+// A file written by ffmpeg has a handful of top-level boxes and moov's first child is mvhd; the cap
+// only stops a damaged file from walking forever.
+const MAX_BOXES = 1_000;
+
+/** The first box of `type` among the boxes that tile [start, end), or null. */
+async function findBox(handle: FileHandle, start: number, end: number, type: string): Promise<Box | null> {
+  const header = Buffer.alloc(16);
+  let offset = start;
+  for (let i = 0; i < MAX_BOXES && offset + 8 <= end; i += 1) {
+    const { bytesRead } = await handle.read(header, 0, 16, offset);
+    if (bytesRead < 8) return null;
+    let size = header.readUInt32BE(0);
+    let headerSize = 8;
+    if (size === 1) {
+      // 64-bit size follows the type.
+      if (bytesRead < 16) return null;
+      size = Number(header.readBigUInt64BE(8));
+      headerSize = 16;
+    } else if (size === 0) {
+      size = end - offset; // the box runs to the end of its parent (or of the file)
+    }
+    if (size < headerSize || offset + size > end) return null;
+    if (header.toString('latin1', 4, 8) === type) return { contentStart: offset + headerSize, end: offset + size };
+    offset += size;
+  }
+  return null;
+}
+
+/** mvhd: version, flags, then creation and modification times, timescale and duration (32 or 64 bits). */
+async function readMvhdSeconds(handle: FileHandle, mvhd: Box): Promise<number | null> {
+  const content = Buffer.alloc(32);
+  const { bytesRead } = await handle.read(content, 0, Math.min(32, mvhd.end - mvhd.contentStart), mvhd.contentStart);
+  const version = content.readUInt8(0);
+  let timescale: number;
+  let duration: number;
+  if (version === 1 && bytesRead >= 32) {
+    timescale = content.readUInt32BE(20);
+    const raw = content.readBigUInt64BE(24);
+    if (raw === 0xffff_ffff_ffff_ffffn) return null; // "unknown"
+    duration = Number(raw);
+  } else if (version === 0 && bytesRead >= 20) {
+    timescale = content.readUInt32BE(12);
+    duration = content.readUInt32BE(16);
+    if (duration === 0xffff_ffff) return null; // "unknown"
+  } else {
+    return null;
+  }
+  return timescale > 0 ? duration / timescale : null;
+}
