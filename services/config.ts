@@ -22,6 +22,11 @@ export const ConfigSchema = z.object({
   MEDIA_ROOT: z.string().min(1).default('./data/media'),
   WORKERS: int(0, 64).default(2),
   MAX_UPLOAD_BYTES: int(1).default(2 * 1024 ** 3),
+  /**
+   * Longest time the API waits for a whole request, upload body included; a stalled or too slow upload is
+   * cut with 408 after it. Node's default (300 s) would cut a 2 GiB upload on any link under ~7 MB/s.
+   */
+  REQUEST_TIMEOUT_SECONDS: int(1, 86_400).default(3_600),
   MAX_ATTEMPTS: int(1, 100).default(5),
   /** Deliveries without any outcome (worker crashes) before a task fails with REDELIVERY_LIMIT. */
   DELIVERY_LIMIT: int(1, 100).default(3),

@@ -26,6 +26,8 @@ export interface ApiServerOptions {
   mediaRoot: string;
   /** Introspection is for development; production hides the schema. */
   introspection: boolean;
+  /** REQUEST_TIMEOUT_SECONDS, in ms: the longest a whole request (an upload's body included) may take. */
+  requestTimeoutMs: number;
 }
 
 export interface ApiServer {
@@ -59,7 +61,14 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
   // GraphQL answers are POSTs, never revalidated: hashing every body for an ETag only costs CPU
   // (~1 % of the API's in the video benchmark). express.static under /media sets its own ETags.
   app.set('etag', false);
-  const httpServer = http.createServer(app);
+  const httpServer = http.createServer(
+    {
+      requestTimeout: options.requestTimeoutMs,
+      // Node checks request timeouts on this period (default 30 s); a short timeout needs a shorter one.
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, Math.floor(options.requestTimeoutMs / 4))),
+    },
+    app,
+  );
   const schema = makeExecutableSchema<ApiContext>({ typeDefs, resolvers });
   // Depth, cost, alias, directive and token limits; batched requests are refused.
   const protection = graphqlProtection<ApiContext>();

@@ -12,13 +12,15 @@ import { Stack } from '../helpers/stack.js';
 // nothing behind.
 
 const MAX_UPLOAD_BYTES = 1024 * 1024;
+/** Long enough for every other request here on a loaded machine; short enough to wait out a stalled one. */
+const REQUEST_TIMEOUT_SECONDS = 10;
 /** Far more than socket buffers hold, so a server that stopped reading could not hide it. */
 const LARGE_BODY_BYTES = 32 * 1024 * 1024;
 
 let stack: Stack;
 
 beforeAll(async () => {
-  stack = await Stack.start({ workers: 0, apiEnv: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES) } });
+  stack = await Stack.start({ workers: 0, apiEnv: { MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES), REQUEST_TIMEOUT_SECONDS: String(REQUEST_TIMEOUT_SECONDS) } });
 });
 
 afterAll(async () => {
@@ -177,5 +179,31 @@ describe('uploads streamed into storage', { timeout: 120_000 }, () => {
     expect(stack.api.running).toBe(true);
     expect((await gql(stack.apiUrl, '{ videos { edges { cursor } } }')).errors).toBeUndefined();
     expect(stack.api.lines.filter((line) => (line.level ?? 0) >= 50)).toEqual([]);
+  });
+
+  it('cuts an upload that stalls longer than REQUEST_TIMEOUT_SECONDS with 408, leaving no file and no event', async () => {
+    const [events, files] = [await countEvents(), await storedFiles()];
+    let finish!: () => void;
+    const stalled = new Promise<void>((resolve) => (finish = resolve));
+    const startedAt = Date.now();
+    const upload = streamUpload(`${stack.apiUrl}/graphql`, {
+      // Half the file, then silence: a client that hangs without closing its connection.
+      file: (async function* () {
+        yield* filler(MAX_UPLOAD_BYTES / 2);
+        await stalled;
+      })(),
+      bytes: MAX_UPLOAD_BYTES - 1,
+    });
+    try {
+      const answer = await upload.response;
+      expect(answer.status).toBe(408);
+      expect(Date.now() - startedAt).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_SECONDS * 1000);
+    } finally {
+      finish();
+      upload.abort();
+    }
+    await waitFor(async () => JSON.stringify(await storedFiles()) === JSON.stringify(files), { message: 'the partial upload to be removed' });
+    expect(await countEvents()).toBe(events);
+    expect(stack.api.running).toBe(true);
   });
 });

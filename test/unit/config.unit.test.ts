@@ -8,6 +8,7 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ PORT: 4000, WORKERS: 2, MEDIA_ROOT: './data/media', DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/framelog' });
     expect(config.RETRY_DELAYS_MS).toEqual([5_000, 30_000, 120_000]);
     expect(config.AUTH_CACHE_SECONDS).toBe(5);
+    expect(config.REQUEST_TIMEOUT_SECONDS).toBe(3_600);
   });
   it('parses values from the environment', () => {
     expect(loadConfig({ PORT: '8080', RETRY_DELAYS_MS: '10,20', RELAY_IN_API: 'false' })).toMatchObject({ PORT: 8080, RETRY_DELAYS_MS: [10, 20], RELAY_IN_API: false });
@@ -21,6 +22,7 @@ describe('loadConfig', () => {
     ['JOB_TIMEOUT_SECONDS', '3600'],
     ['METRICS_PORT', '70000'],
     ['AUTH_CACHE_SECONDS', '-1'],
+    ['REQUEST_TIMEOUT_SECONDS', '0'],
   ])('a bad %s stops start-up with its name in the message', (name, value) => {
     let error: unknown;
     try {
