@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001_event_log.js';
 import * as m0002 from './0002_video_notifications.js';
 import * as m0003 from './0003_api_tokens.js';
+import * as m0004 from './0004_append_function.js';
 
 /**
  * Every migration, in order. Listed explicitly (not read from the folder) so they load the same way
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001_event_log': m0001,
   '0002_video_notifications': m0002,
   '0003_api_tokens': m0003,
+  '0004_append_function': m0004,
 };

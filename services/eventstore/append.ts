@@ -4,8 +4,9 @@ import { ConcurrencyError, DuplicateOutcomeError, ErrorCode, FramelogError } fro
 import { EventMetadataSchema, TERMINAL_EVENT_TYPES, eventDataSchemas, type EventMetadata, type RecordedEvent, type VideoEvent } from '../domain/events.js';
 import { evolve, type VideoState } from '../domain/video.js';
 import type { Db } from './db.js';
+import type { EventRow } from './schema.js';
 import { SqlState, isPgError } from './pgErrors.js';
-import { videoStateToRow } from './projection.js';
+import { videoStateToJsonRecord } from './projection.js';
 import { toRecordedEvent } from './readStream.js';
 
 export interface NewEvent {
@@ -72,68 +73,17 @@ export async function appendToStream(db: Db, request: AppendRequest): Promise<Ap
   });
 
   if (provisional === null) throw new Error('unreachable: an append always yields a state');
-  const { id: _id, ...columns } = videoStateToRow(provisional);
-  // The projection row as evolve() made it, except what only the database knows: when and where the
-  // events landed. Truncated to milliseconds, as a Date read back (and a rebuild) has them.
-  const projected = {
-    ...columns,
-    updated_at: sql<Date>`(select date_trunc('milliseconds', max(recorded_at)) from ev)`,
-    last_position: sql<string>`(select max(position) from ev)`,
-    ...(state === null
-      ? {
-          uploaded_at: sql<Date>`(select date_trunc('milliseconds', min(recorded_at)) from ev)`,
-          created_position: sql<string>`(select min(position) from ev)`,
-        }
-      : {}),
-  };
+  const outbox = request.outbox;
+  const eventsJson = validated.map((e) => ({ event_id: e.eventId, type: e.type, data: e.data, metadata: e.metadata }));
+  const outboxJson = outbox ? { id: outbox.id, routing_key: outbox.routingKey, payload: outbox.payload, headers: outbox.headers } : null;
 
   try {
-    const insertEvents = db.insertInto('events').values(
-      validated.map((e, i) => ({
-        stream_id: streamId,
-        version: expectedVersion + i + 1,
-        event_id: e.eventId,
-        type: e.type,
-        data: JSON.stringify(e.data),
-        metadata: JSON.stringify(e.metadata),
-      })),
-    );
-    const outbox = request.outbox;
-    // Events, outbox row and projection row in ONE statement: atomic without BEGIN/COMMIT, and one round
-    // trip instead of four (DESIGN §7: a CTE costs what one insert costs).
-    const withEvents = db.with('ev', () => insertEvents.returningAll());
-    // Nothing reads the `ob` CTE later, so the builder keeps the type of the one without it.
-    const withOutbox: typeof withEvents = outbox
-      ? (withEvents.with('ob', (qb) =>
-          qb
-            .insertInto('outbox')
-            .columns(['id', 'stream_id', 'event_position', 'routing_key', 'payload', 'headers'])
-            .expression((eb) =>
-              eb
-                .selectFrom('ev')
-                .select([
-                  sql<string>`${outbox.id}::uuid`.as('id'),
-                  'ev.stream_id',
-                  sql<string>`max(ev.position)`.as('event_position'),
-                  sql<string>`${outbox.routingKey}`.as('routing_key'),
-                  sql<string>`${JSON.stringify(outbox.payload)}::jsonb`.as('payload'),
-                  sql<string>`${JSON.stringify(outbox.headers)}::jsonb`.as('headers'),
-                ])
-                .groupBy('ev.stream_id'),
-            ),
-        ) as unknown as typeof withEvents)
-      : withEvents;
-    const rows = await withOutbox
-      .with('pr', (qb) =>
-        qb
-          .insertInto('videos')
-          .values({ id: streamId, ...projected })
-          .onConflict((oc) => oc.column('id').doUpdateSet(projected)),
-      )
-      .selectFrom('ev')
-      .selectAll()
-      .orderBy('position')
-      .execute();
+    // Events, outbox row and projection row in one call of one statement: atomic without BEGIN/COMMIT,
+    // one round trip, and plans prepared once per connection (migrations/0004_append_function.ts).
+    // The function completes the row with what only the database knows: timestamps and positions.
+    const { rows } = await sql<EventRow>`
+      select * from framelog_append(${streamId}::uuid, ${expectedVersion}::integer, ${JSON.stringify(eventsJson)}::jsonb,
+        ${JSON.stringify(videoStateToJsonRecord(provisional))}::jsonb, ${outboxJson === null ? null : JSON.stringify(outboxJson)}::jsonb)`.execute(db);
 
     const recorded = rows.map(toRecordedEvent).sort((a, b) => a.version - b.version);
     let next = state;

@@ -7,6 +7,8 @@ export const SqlState = {
   STREAM_VERSION_GAP: 'FL001',
   /** Raised by the append-only trigger on UPDATE, DELETE or TRUNCATE of events. */
   APPEND_ONLY: 'FL002',
+  /** Raised by framelog_append (migrations/0004) when asked to append no event. */
+  EMPTY_APPEND: 'FL003',
 } as const;
 
 export interface PgError {

@@ -1,41 +1,8 @@
-import type { Insertable } from 'kysely';
 import type { LastError, VideoState, VideoStatus } from '../domain/video.js';
 import type { MediaInfo, Poster, Rendition } from '../domain/events.js';
-import type { VideoRow, VideosTable } from './schema.js';
+import type { VideoRow } from './schema.js';
 
-/** The columns that travel the same way in both encodings below: plain values and Dates. */
-function plainColumns(state: VideoState) {
-  return {
-    id: state.id,
-    status: state.status,
-    title: state.title,
-    original_filename: state.originalFilename,
-    content_type: state.contentType,
-    sha256: state.sha256,
-    storage_key: state.storageKey,
-    current_task_id: state.currentTaskId,
-    attempts: state.attempts,
-    unfinished_starts: state.unfinishedStarts,
-    uploaded_at: state.uploadedAt,
-    updated_at: state.updatedAt,
-    version: state.version,
-  };
-}
-
-/** The `videos` row for a state. Deterministic, so a rebuild gives byte-for-byte the live rows. */
-export function videoStateToRow(state: VideoState): Insertable<VideosTable> {
-  return {
-    ...plainColumns(state),
-    size_bytes: state.sizeBytes,
-    last_error: state.lastError === null ? null : JSON.stringify(state.lastError),
-    media: state.media === null ? null : JSON.stringify(state.media),
-    renditions: JSON.stringify(state.renditions),
-    poster: state.poster === null ? null : JSON.stringify(state.poster),
-    created_position: state.createdPosition,
-    last_position: state.lastPosition,
-  };
-}
-
+/** The state a `videos` row holds: the inverse of `videoStateToJsonRecord`. */
 export function videoRowToState(row: VideoRow): VideoState {
   return {
     id: row.id,
@@ -62,20 +29,32 @@ export function videoRowToState(row: VideoRow): VideoState {
 }
 
 /**
- * The same row as `videoStateToRow`, as a JSON object that `jsonb_populate_recordset(null::videos, …)`
- * turns back into exactly those column values: lets the audit compare, and the rebuild insert (as
- * positional arrays of these values, rebuild.ts), a whole page of rows in one statement. The jsonb
- * columns are the objects themselves, not videoStateToRow's strings parsed back: they stringify to the
- * same JSON, so the columns get the same values (test/unit/projection.unit.test.ts holds the two together).
+ * The `videos` row of a state, as a JSON object that `jsonb_populate_record(null::videos, …)` turns
+ * into the row's column values: the one encoding of the projection, so that the append
+ * (framelog_append, migrations/0004), the rebuild (as positional arrays of these values, rebuild.ts)
+ * and the audit all write or compare the same values. Deterministic, so a rebuild gives byte-for-byte
+ * the live rows. Bigints travel as strings; Dates as ISO text with milliseconds.
  */
 export function videoStateToJsonRecord(state: VideoState): Record<string, unknown> {
   return {
-    ...plainColumns(state),
+    id: state.id,
+    status: state.status,
+    title: state.title,
+    original_filename: state.originalFilename,
+    content_type: state.contentType,
     size_bytes: String(state.sizeBytes),
+    sha256: state.sha256,
+    storage_key: state.storageKey,
+    current_task_id: state.currentTaskId,
+    attempts: state.attempts,
+    unfinished_starts: state.unfinishedStarts,
     last_error: state.lastError,
     media: state.media,
     renditions: state.renditions,
     poster: state.poster,
+    uploaded_at: state.uploadedAt,
+    updated_at: state.updatedAt,
+    version: state.version,
     created_position: String(state.createdPosition),
     last_position: String(state.lastPosition),
   };

@@ -120,6 +120,28 @@ describe('event store', () => {
     await expect(insert.execute(t.db)).rejects.toMatchObject({ code: 'FL001' });
   });
 
+  it('appends several events in one call in version order, with the projection row at the last one', async () => {
+    const { streamId, taskId, state } = await newVideo();
+    const { events, state: next } = await appendToStream(t.db, {
+      streamId,
+      expectedVersion: state.version,
+      state,
+      events: [started(taskId), processed(taskId)].map((event) => ({ event, metadata: metadata() })),
+    });
+    expect(events.map((e) => [e.version, e.type])).toEqual([[2, 'ProcessingStarted'], [3, 'VideoProcessed']]);
+    expect(events[1]!.position).toBeGreaterThan(events[0]!.position);
+    expect(next).toMatchObject({ status: 'PROCESSED', version: 3, lastPosition: events[1]!.position, createdPosition: state.createdPosition });
+    expect(await loadVideo(t.db, streamId)).toEqual(next);
+  });
+
+  it('the append function refuses an append of no event (FL003) and writes nothing', async () => {
+    const { streamId, state } = await newVideo();
+    const call = sql`select * from framelog_append(${streamId}::uuid, 1, '[]'::jsonb, '{}'::jsonb, null)`;
+    await expect(call.execute(t.db)).rejects.toMatchObject({ code: 'FL003' });
+    expect(await readStream(t.db, streamId)).toHaveLength(1);
+    expect(await loadVideo(t.db, streamId)).toEqual(state);
+  });
+
   it('reads streams by bound and the global log by position', async () => {
     const { streamId, taskId, state, events } = await newVideo();
     const s2 = await append(streamId, state, started(taskId));

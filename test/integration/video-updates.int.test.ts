@@ -32,6 +32,20 @@ function collect(iterator: AsyncIterableIterator<VideoState>): { seen: VideoStat
   return { seen, done };
 }
 
+/** Subscribes to one video and waits for the first thing pushed: its current state. */
+async function watch(id: string): Promise<{ seen: VideoState[]; end: () => Promise<void> }> {
+  const iterator = updates.subscribe(id);
+  const { seen, done } = collect(iterator);
+  await waitFor(() => seen.length === 1, { message: 'the current state' });
+  return {
+    seen,
+    end: async () => {
+      await iterator.return!();
+      await done;
+    },
+  };
+}
+
 const append = (state: VideoState, event: VideoEvent) =>
   appendToStream(t.db, { streamId: state.id, expectedVersion: state.version, state, events: [{ event, metadata: metadata() }] });
 
@@ -39,9 +53,7 @@ describe('video updates (LISTEN/NOTIFY fan-out)', () => {
   it('starts an id subscription from the current state, then pushes each committed change of that video only', async () => {
     const { state } = await appendStream(t.db, historyOf(1));
     const other = await appendStream(t.db, historyOf(1));
-    const iterator = updates.subscribe(state.id);
-    const { seen, done } = collect(iterator);
-    await waitFor(() => seen.length === 1, { message: 'the current state' });
+    const { seen, end } = await watch(state.id);
     expect(seen[0]).toMatchObject({ id: state.id, status: 'QUEUED' });
 
     const startedState = (await append(state, started(state.currentTaskId))).state;
@@ -59,8 +71,36 @@ describe('video updates (LISTEN/NOTIFY fan-out)', () => {
     expect(seen.map((v) => v.status)).toEqual(['QUEUED', 'PROCESSING', 'PROCESSED']);
     expect(seen.every((v) => v.id === state.id && v.title !== 'rolled back')).toBe(true);
 
-    await iterator.return!();
-    await done;
+    await end();
+  });
+
+  it('pushes each state of an append that notified only its last position', async () => {
+    const { state } = await appendStream(t.db, historyOf(1));
+    const { seen, end } = await watch(state.id);
+    // Two events in one append: one notice, for the position of the second.
+    await appendToStream(t.db, {
+      streamId: state.id,
+      expectedVersion: state.version,
+      state,
+      events: [started(state.currentTaskId), processed(state.currentTaskId)].map((event) => ({ event, metadata: metadata() })),
+    });
+    await waitFor(() => seen.length === 3, { message: 'PROCESSING and PROCESSED' });
+    expect(seen.map((v) => [v.status, v.version])).toEqual([['QUEUED', 1], ['PROCESSING', 2], ['PROCESSED', 3]]);
+    await end();
+  });
+
+  it('catches up on the changes of watched videos made while its LISTEN connection was down', async () => {
+    const { state } = await appendStream(t.db, historyOf(1));
+    const { seen, end } = await watch(state.id);
+    // Waits until the backend is gone, so the appends below cannot reach the old connection.
+    await sql`select pg_terminate_backend(pid, 5000) from pg_stat_activity
+              where application_name = 'framelog-api-listen' and datname = current_database()`.execute(t.db);
+    // Committed before the listener is back (it waits at least 500 ms): their notifications are lost.
+    const running = (await append(state, started(state.currentTaskId))).state;
+    await append(running, processed(state.currentTaskId));
+    await waitFor(() => seen.length === 3, { message: 'the changes made while disconnected' });
+    expect(seen.map((v) => v.status)).toEqual(['QUEUED', 'PROCESSING', 'PROCESSED']);
+    await end();
   });
 
   it('keeps the latest progress in memory while PROCESSING and forgets it once the video moves on', async () => {

@@ -1,5 +1,5 @@
-import type { VideoState } from '../../domain/video.js';
-import { VideoStatus, fold } from '../../domain/video.js';
+import { LRUCache } from 'lru-cache';
+import { VideoStatus, evolve, type VideoState } from '../../domain/video.js';
 import type { Db } from '../../eventstore/db.js';
 import {
   PROGRESS_CHANNEL,
@@ -39,9 +39,14 @@ export interface VideoUpdatesOptions {
 
 interface Subscriber {
   id: string | null;
+  /** The newest log position this subscriber was given (id subscriptions only): it never goes back. */
+  position: bigint;
   push(video: VideoState): void;
   end(): void;
 }
+
+/** Videos whose last pushed position is remembered: enough for every video live at once. */
+const REMEMBERED_VIDEOS = 10_000;
 
 export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
   const { db, log } = options;
@@ -50,7 +55,10 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
   const progress = new Map<string, number>();
   // Loads of one video run one after another, so its subscribers never see an older state last.
   const pending = new Map<string, Promise<void>>();
-  let connectedOnce = false;
+  // The newest position pushed per video. A notice names the row's position after one append, which
+  // may have added several events, and the catch-up after a reconnection names only the newest:
+  // folding from here to the notice's position pushes each state in between, once.
+  const pushed = new LRUCache<string, bigint>({ max: REMEMBERED_VIDEOS });
 
   const listener: NotificationListener = createNotificationListener({
     connectionString: options.connectionString,
@@ -62,7 +70,7 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
         const notice = parseProgressNotice(payload);
         if (notice === null) return;
         progress.set(notice.videoId, notice.percent);
-        if (watched(notice.videoId)) publish(notice.videoId);
+        if (watched(notice.videoId)) pushProgress(notice.videoId);
       } else if (channel === VIDEO_UPDATED_CHANNEL) {
         const notice = parseVideoUpdatedNotice(payload);
         if (notice === null) return;
@@ -70,31 +78,87 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
         if (watched(notice.videoId) || progress.has(notice.videoId)) publish(notice.videoId, notice.position);
       }
     },
-    onConnected() {
-      // Notifications sent while the connection was down are lost: resend what watched videos are now.
-      if (connectedOnce) for (const id of new Set([...subscribers].map((s) => s.id))) if (id !== null) publish(id);
-      connectedOnce = true;
-    },
+    // Notifications sent while the connection was down are lost: look for what changed meanwhile.
+    onConnected: () => sweep(),
   });
 
   const watched = (videoId: string) => [...subscribers].some((s) => s.id === null || s.id === videoId);
 
-  /** Pushes the video as of `position` (folded from the log: no state is skipped), or as it is now. */
-  function publish(videoId: string, position?: bigint): void {
+  /** Runs `work` after the loads of this video already queued. */
+  function enqueue(videoId: string, work: () => Promise<void>): void {
     const previous = pending.get(videoId) ?? Promise.resolve();
-    const next = previous.then(() => deliver(videoId, position)).catch((error: unknown) => log.warn({ err: error, videoId }, 'could not load an updated video'));
+    const next = previous.then(work).catch((error: unknown) => log.warn({ err: error, videoId }, 'could not load an updated video'));
     pending.set(videoId, next);
     void next.finally(() => {
       if (pending.get(videoId) === next) pending.delete(videoId);
     });
   }
 
-  async function deliver(videoId: string, position?: bigint): Promise<void> {
-    const video = position === undefined ? await loadVideo(db, videoId) : fold(await readStream(db, videoId, { toPosition: position }));
-    if (video === null) return;
+  /** Pushes every state of the video after the last one pushed, up to `position`. */
+  function publish(videoId: string, position: bigint): void {
+    enqueue(videoId, async () => {
+      const since = pushed.get(videoId);
+      if (since !== undefined && position <= since) return;
+      const events = await readStream(db, videoId, { toPosition: position });
+      let video: VideoState | null = null;
+      const states: VideoState[] = [];
+      for (const event of events) {
+        video = evolve(video, event);
+        if (since !== undefined && event.position > since) states.push(video);
+      }
+      // Nothing pushed yet for this video: its subscribers want where it is, not its whole history.
+      if (since === undefined && video !== null) states.push(video);
+      for (const state of states) deliver(state);
+      const newest = states.at(-1);
+      if (newest !== undefined) pushed.set(videoId, newest.lastPosition);
+    });
+  }
+
+  /** Pushes the video again, as it is now, when only its progress changed. */
+  function pushProgress(videoId: string): void {
+    enqueue(videoId, async () => {
+      const video = await loadVideo(db, videoId);
+      if (video === null) return;
+      const since = pushed.get(videoId);
+      // The video moved on and its notice is still on the way: push the states in between first.
+      if (since !== undefined && video.lastPosition > since) return publish(videoId, video.lastPosition);
+      if (since === undefined) pushed.set(videoId, video.lastPosition);
+      deliver(video, { again: true });
+    });
+  }
+
+  function deliver(video: VideoState, options: { again?: boolean } = {}): void {
     // Progress only means something while PROCESSING; forget it once the video moves on.
-    if (video.status !== VideoStatus.PROCESSING) progress.delete(videoId);
-    for (const subscriber of subscribers) if (subscriber.id === null || subscriber.id === videoId) subscriber.push(video);
+    if (video.status !== VideoStatus.PROCESSING) progress.delete(video.id);
+    for (const subscriber of subscribers) {
+      if (subscriber.id === null) subscriber.push(video);
+      else if (subscriber.id === video.id && (video.lastPosition > subscriber.position || (options.again === true && video.lastPosition === subscriber.position))) {
+        subscriber.position = video.lastPosition;
+        subscriber.push(video);
+      }
+    }
+  }
+
+  /**
+   * Catches the changes of watched videos whose notices were sent while the LISTEN connection was
+   * down. Videos seen only by "every video" subscriptions are not swept (that would scan the table);
+   * those subscriptions get such a video's next change.
+   */
+  function sweep(): void {
+    const ids = [...new Set([...subscribers].flatMap((s) => (s.id === null ? [] : [s.id])).concat([...progress.keys()]))];
+    if (ids.length === 0) return;
+    db.selectFrom('videos')
+      .select(['id', 'last_position'])
+      .where('id', 'in', ids)
+      .execute()
+      .then((rows) => {
+        for (const row of rows) {
+          const position = BigInt(row.last_position);
+          const since = pushed.get(row.id);
+          if (since === undefined || position > since) publish(row.id, position);
+        }
+      })
+      .catch((error: unknown) => log.warn({ err: error }, 'could not sweep watched videos'));
   }
 
   function subscribe(id: string | null): AsyncIterableIterator<VideoState> {
@@ -103,6 +167,7 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
     let done = false;
     const subscriber: Subscriber = {
       id,
+      position: -1n,
       push(video) {
         if (done) return;
         if (wake) {
@@ -123,7 +188,17 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
       },
     };
     subscribers.add(subscriber);
-    if (id !== null) publish(id);
+    if (id !== null) {
+      // The current state first, to this subscriber: later states follow from notices and the sweep.
+      enqueue(id, async () => {
+        const video = await loadVideo(db, id);
+        if (video === null || video.lastPosition <= subscriber.position) return;
+        subscriber.position = video.lastPosition;
+        subscriber.push(video);
+        // Not raised when already set: other subscribers may still wait for the states in between.
+        if (!pushed.has(id)) pushed.set(id, video.lastPosition);
+      });
+    }
     const iterator: AsyncIterableIterator<VideoState> = {
       next() {
         const value = queue.shift();
