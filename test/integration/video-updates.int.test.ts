@@ -89,18 +89,27 @@ describe('video updates (LISTEN/NOTIFY fan-out)', () => {
     await end();
   });
 
-  it('catches up on the changes of watched videos made while its LISTEN connection was down', async () => {
+  it('catches up on the changes made while its LISTEN connection was down, for id and every-video subscriptions', async () => {
     const { state } = await appendStream(t.db, historyOf(1));
     const { seen, end } = await watch(state.id);
+    const all = updates.subscribe(null);
+    const everything = collect(all);
     // Waits until the backend is gone, so the appends below cannot reach the old connection.
     await sql`select pg_terminate_backend(pid, 5000) from pg_stat_activity
               where application_name = 'framelog-api-listen' and datname = current_database()`.execute(t.db);
     // Committed before the listener is back (it waits at least 500 ms): their notifications are lost.
     const running = (await append(state, started(state.currentTaskId))).state;
     await append(running, processed(state.currentTaskId));
+    const uploadedMeanwhile = (await appendStream(t.db, historyOf(1))).state;
+
     await waitFor(() => seen.length === 3, { message: 'the changes made while disconnected' });
     expect(seen.map((v) => v.status)).toEqual(['QUEUED', 'PROCESSING', 'PROCESSED']);
+    await waitFor(() => everything.seen.some((v) => v.id === uploadedMeanwhile.id), { message: 'the upload made while disconnected' });
+    expect(everything.seen.filter((v) => v.id === state.id).map((v) => v.status)).toEqual(['PROCESSING', 'PROCESSED']);
+    expect(everything.seen.find((v) => v.id === uploadedMeanwhile.id)).toEqual(uploadedMeanwhile);
     await end();
+    await all.return!();
+    await everything.done;
   });
 
   it('keeps the latest progress in memory while PROCESSING and forgets it once the video moves on', async () => {

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import { VideoStatus, evolve, type VideoState } from '../../domain/video.js';
 import type { Db } from '../../eventstore/db.js';
@@ -47,6 +48,12 @@ interface Subscriber {
 
 /** Videos whose last pushed position is remembered: enough for every video live at once. */
 const REMEMBERED_VIDEOS = 10_000;
+/**
+ * How far below the newest position it heard of the catch-up after a reconnection reads the log.
+ * Positions are taken at insert, not at commit: an append that was in flight when the connection
+ * dropped may commit later with a lower position than one already announced.
+ */
+const CATCH_UP_MARGIN = 1_000n;
 
 export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
   const { db, log } = options;
@@ -59,6 +66,9 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
   // may have added several events, and the catch-up after a reconnection names only the newest:
   // folding from here to the notice's position pushes each state in between, once.
   const pushed = new LRUCache<string, bigint>({ max: REMEMBERED_VIDEOS });
+  // The newest log position this process knows was committed: from the log when it first connects,
+  // then from every notice. Where the catch-up of "every video" subscriptions starts.
+  let heard: bigint | undefined;
 
   const listener: NotificationListener = createNotificationListener({
     connectionString: options.connectionString,
@@ -74,12 +84,13 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
       } else if (channel === VIDEO_UPDATED_CHANNEL) {
         const notice = parseVideoUpdatedNotice(payload);
         if (notice === null) return;
+        if (heard === undefined || notice.position > heard) heard = notice.position;
         // A video with progress is loaded even unwatched, so its progress is dropped once it moves on.
         if (watched(notice.videoId) || progress.has(notice.videoId)) publish(notice.videoId, notice.position);
       }
     },
     // Notifications sent while the connection was down are lost: look for what changed meanwhile.
-    onConnected: () => sweep(),
+    onConnected: () => void catchUp().catch((error: unknown) => log.warn({ err: error }, 'could not catch up on changed videos')),
   });
 
   const watched = (videoId: string) => [...subscribers].some((s) => s.id === null || s.id === videoId);
@@ -140,25 +151,34 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
   }
 
   /**
-   * Catches the changes of watched videos whose notices were sent while the LISTEN connection was
-   * down. Videos seen only by "every video" subscriptions are not swept (that would scan the table);
-   * those subscriptions get such a video's next change.
+   * Finds what changed while the LISTEN connection was down (notices sent then are lost) and pushes it:
+   * the rows of the videos watched by id, and, for "every video" subscriptions, the streams the log
+   * shows written since shortly before the newest position heard of (a range of the primary key).
+   * On the first connection there is no gap for those: it learns where the log ends.
    */
-  function sweep(): void {
+  async function catchUp(): Promise<void> {
+    const since = heard;
+    if (since === undefined) {
+      const { rows } = await sql<{ position: string | null }>`select max(position) as position from events`.execute(db);
+      const position = BigInt(rows[0]?.position ?? 0);
+      if (heard === undefined || position > heard) heard = position;
+    }
+    const changed = new Map<string, bigint>();
+    if (since !== undefined && [...subscribers].some((s) => s.id === null)) {
+      const { rows } = await sql<{ stream_id: string; position: string }>`
+        select stream_id, max(position) as position from events where position > ${since - CATCH_UP_MARGIN} group by stream_id`.execute(db);
+      for (const row of rows) changed.set(row.stream_id, BigInt(row.position));
+    }
     const ids = [...new Set([...subscribers].flatMap((s) => (s.id === null ? [] : [s.id])).concat([...progress.keys()]))];
-    if (ids.length === 0) return;
-    db.selectFrom('videos')
-      .select(['id', 'last_position'])
-      .where('id', 'in', ids)
-      .execute()
-      .then((rows) => {
-        for (const row of rows) {
-          const position = BigInt(row.last_position);
-          const since = pushed.get(row.id);
-          if (since === undefined || position > since) publish(row.id, position);
-        }
-      })
-      .catch((error: unknown) => log.warn({ err: error }, 'could not sweep watched videos'));
+    if (ids.length > 0) {
+      const rows = await db.selectFrom('videos').select(['id', 'last_position']).where('id', 'in', ids).execute();
+      for (const row of rows) changed.set(row.id, BigInt(row.last_position));
+    }
+    for (const [videoId, position] of changed) {
+      if (heard === undefined || position > heard) heard = position;
+      const last = pushed.get(videoId);
+      if (last === undefined || position > last) publish(videoId, position);
+    }
   }
 
   function subscribe(id: string | null): AsyncIterableIterator<VideoState> {
@@ -189,7 +209,7 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
     };
     subscribers.add(subscriber);
     if (id !== null) {
-      // The current state first, to this subscriber: later states follow from notices and the sweep.
+      // The current state first, to this subscriber: later states follow from notices and catch-ups.
       enqueue(id, async () => {
         const video = await loadVideo(db, id);
         if (video === null || video.lastPosition <= subscriber.position) return;
