@@ -19,7 +19,9 @@ export async function mp4DurationSeconds(path: string): Promise<number | null> {
   }
 }
 
-interface Box {
+/** One box of an ISO-BMFF (MP4/MOV) file. */
+export interface Mp4Box {
+  type: string;
   /** Offset of the box's content, after its header. */
   contentStart: number;
   /** Offset just past the box. */
@@ -30,32 +32,41 @@ interface Box {
 // only stops a damaged file from walking forever.
 const MAX_BOXES = 1_000;
 
-/** The first box of `type` among the boxes that tile [start, end), or null. */
-async function findBox(handle: FileHandle, start: number, end: number, type: string): Promise<Box | null> {
+/**
+ * The boxes that tile [start, end) of an open MP4 file, in order. Stops at the first header that is
+ * cut short or claims more than is left: a caller that needs the whole range compares the last box's
+ * `end` with `end`.
+ */
+export async function* readMp4Boxes(handle: FileHandle, start: number, end: number): AsyncGenerator<Mp4Box> {
   const header = Buffer.alloc(16);
   let offset = start;
   for (let i = 0; i < MAX_BOXES && offset + 8 <= end; i += 1) {
     const { bytesRead } = await handle.read(header, 0, 16, offset);
-    if (bytesRead < 8) return null;
+    if (bytesRead < 8) return;
     let size = header.readUInt32BE(0);
     let headerSize = 8;
     if (size === 1) {
       // 64-bit size follows the type.
-      if (bytesRead < 16) return null;
+      if (bytesRead < 16) return;
       size = Number(header.readBigUInt64BE(8));
       headerSize = 16;
     } else if (size === 0) {
       size = end - offset; // the box runs to the end of its parent (or of the file)
     }
-    if (size < headerSize || offset + size > end) return null;
-    if (header.toString('latin1', 4, 8) === type) return { contentStart: offset + headerSize, end: offset + size };
+    if (size < headerSize || offset + size > end) return;
+    yield { type: header.toString('latin1', 4, 8), contentStart: offset + headerSize, end: offset + size };
     offset += size;
   }
+}
+
+/** The first box of `type` among the boxes that tile [start, end), or null. */
+async function findBox(handle: FileHandle, start: number, end: number, type: string): Promise<Mp4Box | null> {
+  for await (const box of readMp4Boxes(handle, start, end)) if (box.type === type) return box;
   return null;
 }
 
 /** mvhd: version, flags, then creation and modification times, timescale and duration (32 or 64 bits). */
-async function readMvhdSeconds(handle: FileHandle, mvhd: Box): Promise<number | null> {
+async function readMvhdSeconds(handle: FileHandle, mvhd: Mp4Box): Promise<number | null> {
   const content = Buffer.alloc(32);
   const { bytesRead } = await handle.read(content, 0, Math.min(32, mvhd.end - mvhd.contentStart), mvhd.contentStart);
   const version = content.readUInt8(0);

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { open, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { readMp4Boxes } from '../../services/media/mp4Duration.js';
 
 /**
  * Test media made at test time with ffmpeg's lavfi sources: the repository holds no binary media.
@@ -160,18 +161,13 @@ export async function topLevelBoxes(file: string): Promise<string[]> {
   const handle = await open(file, 'r');
   try {
     const { size: fileSize } = await handle.stat();
-    const header = Buffer.alloc(16);
     const types: string[] = [];
-    let offset = 0;
-    while (offset + 8 <= fileSize) {
-      await handle.read(header, 0, 16, offset);
-      let size = header.readUInt32BE(0);
-      types.push(header.toString('latin1', 4, 8));
-      if (size === 1) size = Number(header.readBigUInt64BE(8)); // 64-bit "largesize"
-      else if (size === 0) size = fileSize - offset; // box runs to the end of the file
-      if (size < 8) throw new Error(`topLevelBoxes: corrupt box at ${offset} in ${file}`);
-      offset += size;
+    let reached = 0;
+    for await (const box of readMp4Boxes(handle, 0, fileSize)) {
+      types.push(box.type);
+      reached = box.end;
     }
+    if (reached !== fileSize) throw new Error(`topLevelBoxes: corrupt box at ${reached} in ${file}`);
     return types;
   } finally {
     await handle.close();

@@ -69,6 +69,9 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
   // The newest log position this process knows was committed: from the log when it first connects,
   // then from every notice. Where the catch-up of "every video" subscriptions starts.
   let heard: bigint | undefined;
+  const hear = (position: bigint) => {
+    if (heard === undefined || position > heard) heard = position;
+  };
 
   const listener: NotificationListener = createNotificationListener({
     connectionString: options.connectionString,
@@ -84,7 +87,7 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
       } else if (channel === VIDEO_UPDATED_CHANNEL) {
         const notice = parseVideoUpdatedNotice(payload);
         if (notice === null) return;
-        if (heard === undefined || notice.position > heard) heard = notice.position;
+        hear(notice.position);
         // A video with progress is loaded even unwatched, so its progress is dropped once it moves on.
         if (watched(notice.videoId) || progress.has(notice.videoId)) publish(notice.videoId, notice.position);
       }
@@ -160,8 +163,7 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
     const since = heard;
     if (since === undefined) {
       const { rows } = await sql<{ position: string | null }>`select max(position) as position from events`.execute(db);
-      const position = BigInt(rows[0]?.position ?? 0);
-      if (heard === undefined || position > heard) heard = position;
+      hear(BigInt(rows[0]?.position ?? 0));
     }
     const changed = new Map<string, bigint>();
     if (since !== undefined && [...subscribers].some((s) => s.id === null)) {
@@ -175,7 +177,7 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
       for (const row of rows) changed.set(row.id, BigInt(row.last_position));
     }
     for (const [videoId, position] of changed) {
-      if (heard === undefined || position > heard) heard = position;
+      hear(position);
       const last = pushed.get(videoId);
       if (last === undefined || position > last) publish(videoId, position);
     }
