@@ -29,7 +29,7 @@ const runId = `bench-${new Date().toISOString().replaceAll(':', '-')}${quick ? '
 const BENCHMARKS: Record<string, () => Promise<BenchRow[]>> = {
   throughput: () => throughputBenchmark({ tasks: quick ? 300 : 3_000, workers: [1, 3] }),
   latency: () => latencyBenchmark({ rate: 100, seconds: quick ? 5 : 30, workers: 1 }),
-  upload: () => uploadBenchmark({ bytes: quick ? 64 * 1024 ** 2 : 1024 ** 3 }),
+  upload: () => uploadBenchmark({ bytes: quick ? 64 * 1024 ** 2 : 1024 ** 3, runs: quick ? 3 : 5 }),
   rebuild: () => rebuildBenchmark({ events: quick ? 60_000 : 1_000_000 }),
   ffmpeg: () => ffmpegBenchmark({ seconds: quick ? 2 : 10, runs: quick ? 1 : 3 }),
   video: () => videoQueryBenchmark({ clients: 50, requestsPerClient: quick ? 20 : 200 }),

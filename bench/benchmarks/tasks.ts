@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { waitFor } from '../../test/helpers/processes.js';
 import { startPipeline } from '../lib/pipeline.js';
+import { formatCpuTable, startCpuMeter, type CpuRoles } from '../lib/cpuTime.js';
 import { row, type BenchRow } from '../lib/results.js';
 import { percentile, runConcurrently } from '../lib/stats.js';
 import { appendUploadEvent } from '../lib/uploadEvent.js';
@@ -19,8 +20,12 @@ interface TaskSystem {
   submit(): Promise<string>;
   /** Epoch ms of each outcome recorded so far, by stream id. */
   outcomes(): Promise<Map<string, number>>;
+  /** Which process does what, for the CPU breakdown. */
+  cpuRoles(): CpuRoles;
   close(): Promise<void>;
 }
+
+const PRODUCER_ROLE = 'bench process (producer, reads logs)';
 
 async function outcomeTimes(pool: pg.Pool, query: string): Promise<Map<string, number>> {
   const { rows } = await pool.query<{ stream_id: string; at: string }>(query);
@@ -33,6 +38,14 @@ async function pipelineSystem(workers: number): Promise<TaskSystem> {
   return {
     submit: () => appendUploadEvent(db),
     outcomes: () => outcomeTimes(pool, `select stream_id, extract(epoch from recorded_at) * 1000 as at from events where type = 'VideoProcessed'`),
+    cpuRoles: () => ({
+      pool,
+      pids: new Map([
+        [process.pid, PRODUCER_ROLE],
+        [pipeline.api.pid, 'framelog API (outbox relay)'],
+        ...pipeline.workers.map((w) => [w.pid, 'workers'] as const),
+      ]),
+    }),
     close: () => pipeline.close(),
   };
 }
@@ -42,6 +55,7 @@ async function rawSystem(workers: number): Promise<TaskSystem> {
   return {
     submit: () => raw.producer.submit(),
     outcomes: () => outcomeTimes(raw.database.pool, `select stream_id, extract(epoch from recorded_at) * 1000 as at from raw_events where type = 'Processed'`),
+    cpuRoles: () => ({ pool: raw.database.pool, pids: new Map([[process.pid, PRODUCER_ROLE], ...raw.workers.map((w) => [w.pid, 'workers'] as const)]) }),
     close: () => raw.close(),
   };
 }
@@ -65,15 +79,20 @@ async function waitForOutcomes(system: TaskSystem, count: number): Promise<Map<s
   );
 }
 
-/** Tasks per second from the first submission to the last outcome's commit. */
-async function measureThroughput(system: TaskSystem, tasks: number): Promise<number> {
+/**
+ * Tasks per second from the first submission to the last outcome's commit, and the CPU milliseconds
+ * each process role spent per task meanwhile.
+ */
+async function measureThroughput(system: TaskSystem, tasks: number): Promise<{ tasksPerSecond: number; cpuMsPerTask: Record<string, number> }> {
+  const cpu = await startCpuMeter(system.cpuRoles());
   const startedAt = Date.now();
   await runConcurrently(tasks, PRODUCER_CONCURRENCY, async () => {
     await system.submit();
   });
   const outcomes = await waitForOutcomes(system, tasks);
+  const cpuMsPerTask = await cpu.stop(tasks);
   const lastOutcome = Math.max(...outcomes.values());
-  return tasks / ((lastOutcome - startedAt) / 1000);
+  return { tasksPerSecond: tasks / ((lastOutcome - startedAt) / 1000), cpuMsPerTask };
 }
 
 export async function throughputBenchmark(options: { tasks: number; workers: readonly number[] }): Promise<BenchRow[]> {
@@ -81,15 +100,18 @@ export async function throughputBenchmark(options: { tasks: number; workers: rea
   for (const workers of options.workers) {
     const framelog = await withSystem(() => pipelineSystem(workers), (s) => measureThroughput(s, options.tasks));
     const baseline = await withSystem(() => rawSystem(workers), (s) => measureThroughput(s, options.tasks));
+    const measure = `${options.tasks} tasks, ${workers} worker${workers === 1 ? '' : 's'}`;
+    console.log(formatCpuTable(`CPU per task (ms), ${measure}:`, framelog.cpuMsPerTask, baseline.cpuMsPerTask));
     rows.push(
       row({
         benchmark: 'throughput',
-        measure: `${options.tasks} tasks, ${workers} worker${workers === 1 ? '' : 's'}`,
+        measure,
         unit: 'tasks/s',
-        framelog,
-        baseline,
+        framelog: framelog.tasksPerSecond,
+        baseline: baseline.tasksPerSecond,
         comparison: '>=',
         limit: 0.7,
+        details: { cpuMsPerTask: { framelog: framelog.cpuMsPerTask, baseline: baseline.cpuMsPerTask } },
       }),
     );
   }

@@ -3,7 +3,7 @@ import { Agent } from 'node:http';
 import pg from 'pg';
 import { request } from 'node:http';
 import { outboxLag } from '../../services/eventstore/outbox.js';
-import { waitFor } from '../../test/helpers/processes.js';
+import { startEntry, waitFor } from '../../test/helpers/processes.js';
 import { startPipeline } from '../lib/pipeline.js';
 import { row, type BenchRow } from '../lib/results.js';
 import { percentile, runConcurrently } from '../lib/stats.js';
@@ -70,6 +70,14 @@ export async function videoQueryBenchmark(options: { clients: number; requestsPe
     };
     // The API's pool has PG_POOL_MAX (10) connections; the raw side gets the same.
     const pool = new pg.Pool({ connectionString: pipeline.database.url, max: 10 });
+    // Not a target: how far above the raw query a bare HTTP handler already is, in the same run.
+    const bareServer = startEntry('raw-video-server', 'bench/raw/rawVideoServer.ts', { DATABASE_URL: pipeline.database.url });
+    const bareUrl = String((await bareServer.waitForLog((l) => l.msg === 'listening')).url);
+    const callBare = async (i: number) => {
+      const id = pick(i);
+      const body = await postJson(agent, bareUrl, JSON.stringify({ query: VIDEO_BY_ID, variables: { id } }));
+      if (!body.includes(id)) throw new Error(`the bare handler did not return ${id}: ${body.slice(0, 300)}`);
+    };
     const callRaw = async (i: number) => {
       const { rowCount } = await pool.query(RAW_QUERY, [pick(i)]);
       if (rowCount !== 1) throw new Error('the raw query found no row');
@@ -78,9 +86,16 @@ export async function videoQueryBenchmark(options: { clients: number; requestsPe
       // Warm-up for both: connections opened, plans and JIT-compiled code in place.
       await closedLoop(options.clients, 5, callApi);
       await closedLoop(options.clients, 5, callRaw);
+      await closedLoop(options.clients, 5, callBare);
       const api = await closedLoop(options.clients, options.requestsPerClient, callApi);
       const raw = await closedLoop(options.clients, options.requestsPerClient, callRaw);
-      const details = { requests: api.length, apiP50: percentile(api, 50), rawP50: percentile(raw, 50) };
+      const bare = await closedLoop(options.clients, options.requestsPerClient, callBare);
+      const bareHttpP99 = percentile(bare, 99);
+      console.log(
+        `Floor: a bare node http handler running the same query, same clients: p99 ${bareHttpP99.toFixed(1)} ms, ` +
+          `${(bareHttpP99 / percentile(raw, 99)).toFixed(2)}x the raw query (bench/raw/rawVideoServer.ts).`,
+      );
+      const details = { requests: api.length, apiP50: percentile(api, 50), rawP50: percentile(raw, 50), bareHttpP50: percentile(bare, 50), bareHttpP99 };
       return [
         row({
           benchmark: 'video(id)',
@@ -96,6 +111,7 @@ export async function videoQueryBenchmark(options: { clients: number; requestsPe
     } finally {
       agent.destroy();
       await pool.end();
+      await bareServer.stop('SIGKILL');
     }
   } finally {
     await pipeline.close();

@@ -51,7 +51,12 @@ const fmt = (n: number): string => {
 export function formatTable(rows: readonly BenchRow[]): string {
   const header = ['benchmark', 'measure', 'framelog', 'raw', 'ratio', 'target', 'ok'];
   const lines = rows.map((r) => [r.benchmark, `${r.measure} (${r.unit})`, fmt(r.framelog), fmt(r.baseline), Number.isFinite(r.ratio) ? `${fmt(r.ratio)}x` : '—', r.target, r.pass ? 'yes' : 'MISS']);
+  return renderTable(header, lines);
+}
+
+/** A Markdown-style table with padded columns. */
+export function renderTable(header: readonly string[], lines: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => (l[i] ?? '').length)));
-  const render = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
+  const render = (cells: readonly string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' | ')} |`;
   return [render(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...lines.map(render)].join('\n');
 }

@@ -6,7 +6,7 @@ import { declareRawQueue, rawQueueName } from './rawLoop.js';
 const { DATABASE_URL, AMQP_URL, AMQP_NAMESPACE } = process.env;
 if (!DATABASE_URL || !AMQP_URL || AMQP_NAMESPACE === undefined) throw new Error('rawWorker needs DATABASE_URL, AMQP_URL and AMQP_NAMESPACE');
 
-const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2 });
+const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 2, application_name: 'raw-worker' });
 const connection = await amqplib.connect(AMQP_URL);
 const channel = await connection.createChannel();
 await declareRawQueue(channel, AMQP_NAMESPACE);
