@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Request, RequestHandler } from 'express';
 import { processRequest, type FileUpload } from 'graphql-upload-minimal';
-import { ErrorCode, FramelogError } from '../domain/errors.js';
+import { ErrorCode, FramelogError, messageOf } from '../domain/errors.js';
 import { respondWithError } from './errors.js';
 
 export interface MultipartOptions {
@@ -30,6 +30,7 @@ export function graphqlMultipart(options: MultipartOptions): RequestHandler {
     // keeps sending (curl does) stuck until node resets the connection after its 5 s keep-alive timeout:
     // discard the rest instead, so the request completes and the connection stays usable.
     res.once('finish', () => discardRest(req));
+    keepListeningForParserErrors(req);
     processRequest(req, res, { maxFiles: options.maxFiles, maxFieldSize: options.maxFieldSize }).then(
       (operations) => {
         req.body = operations;
@@ -44,6 +45,21 @@ export function graphqlMultipart(options: MultipartOptions): RequestHandler {
         discardRest(req);
       },
     );
+  };
+}
+
+/**
+ * graphql-upload-minimal (1.6.4, the latest) stops listening for the parser's errors after the first
+ * one and then destroys the parser, and busboy may emit a second error on destroy ("Malformed part
+ * header" is followed by "Unexpected end of form"). Nobody would be listening, and the process would
+ * crash on one malformed request. The library pipes the request into the parser; this gives the parser
+ * a listener for its whole life. The first error still reaches the library's own listener.
+ */
+function keepListeningForParserErrors(req: Request): void {
+  const pipe = req.pipe.bind(req);
+  req.pipe = <T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T => {
+    destination.on('error', () => undefined);
+    return pipe(destination, options);
   };
 }
 
@@ -63,10 +79,29 @@ const opened = new WeakSet<FileUpload>();
 
 /** The file of an `Upload` argument as the live request stream; a file part can be read once. */
 export async function openUpload(file: Promise<FileUpload>): Promise<{ stream: Readable; filename: string; mimetype: string }> {
-  const upload = await file;
+  const upload = await file.catch((error: unknown) => {
+    throw requestBodyError(error);
+  });
   if (opened.has(upload)) {
     throw new FramelogError(ErrorCode.BAD_USER_INPUT, 'This file was already read by another field of the request; send one file per uploadVideo.');
   }
   opened.add(upload);
-  return { stream: upload.createReadStream(), filename: upload.filename, mimetype: upload.mimetype };
+  let stream: Readable;
+  try {
+    // Throws what already ended the file part, if anything did before the resolver got to it.
+    stream = upload.createReadStream();
+  } catch (error) {
+    throw requestBodyError(error);
+  }
+  return { stream, filename: upload.filename, mimetype: upload.mimetype };
+}
+
+/**
+ * What the multipart parser failed with, as the client's error. Its own errors (a missing file, a
+ * client gone) carry an HTTP status that toFramelogError reads; busboy's (a malformed part header, a
+ * body that ends mid-form) are plain Errors about the request body.
+ */
+function requestBodyError(error: unknown): unknown {
+  if (statusOf(error) !== undefined || error instanceof FramelogError) return error;
+  return new FramelogError(ErrorCode.BAD_USER_INPUT, `The multipart request body is malformed: ${messageOf(error)}.`, { cause: error });
 }

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
+import { messageOf } from '../domain/errors.js';
 import { multipartUpload } from './multipartUpload.js';
 
 // `npm run upload -- <file> [--title T] [--wait] [--url U] [--token T]`
@@ -37,7 +38,7 @@ try {
     options: { title: { type: 'string' }, wait: { type: 'boolean', default: false }, url: { type: 'string' }, token: { type: 'string' } },
   });
 } catch (error) {
-  fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2);
+  fail(`${messageOf(error)}\n${USAGE}`, 2);
 }
 const file = args.positionals[0];
 if (!file || args.positionals.length > 1) fail(USAGE, 2);
@@ -67,7 +68,7 @@ try {
   });
 } catch (error) {
   if (started) bar.stop();
-  fail(`upload failed: ${error instanceof Error ? error.message : String(error)}`);
+  fail(`upload failed: ${messageOf(error)}`);
 }
 if (started) bar.stop();
 

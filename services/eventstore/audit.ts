@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { messageOf } from '../domain/errors.js';
 import { parseEvent } from '../domain/events.js';
 import { evolve, type VideoState } from '../domain/video.js';
 import type { Db } from './db.js';
@@ -123,8 +124,7 @@ function foldStream(stream: ScannedStream, report: (m: AuditMismatch) => void): 
       const recorded = toRecordedEvent(row);
       state = evolve(state, { ...recorded, ...parseEvent(recorded.type, recorded.data) });
     } catch (error) {
-      const detail = error instanceof Error ? error.message : String(error);
-      report({ streamId: stream.streamId, position: BigInt(row.position), kind: AuditMismatchKind.FOLD_FAILED, detail });
+      report({ streamId: stream.streamId, position: BigInt(row.position), kind: AuditMismatchKind.FOLD_FAILED, detail: messageOf(error) });
       return null;
     }
   }

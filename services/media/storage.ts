@@ -4,7 +4,7 @@ import { mkdir, open, readdir, rename, rm, rmdir, stat as fsStat } from 'node:fs
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { ErrorCode, FramelogError } from '../domain/errors.js';
+import { ErrorCode, FramelogError, messageOf } from '../domain/errors.js';
 import { assertValidKey } from './keys.js';
 
 export interface WriteStreamOptions {
@@ -42,7 +42,9 @@ export interface LocalFile {
 export interface MediaStorage {
   /**
    * Streams `source` to `key` (temp file, fsync, rename), hashing on the fly. On any failure the source
-   * is destroyed, the temp file removed and nothing is left at `key`. An empty source is UPLOAD_EMPTY.
+   * is destroyed, the temp file removed and nothing is left at `key`. An empty source is UPLOAD_EMPTY;
+   * a source that fails itself (a client gone or a malformed request body) is UPLOAD_FAILED, while a
+   * failure of the disk keeps its own error.
    */
   writeStream(key: string, source: Readable, options: WriteStreamOptions): Promise<WrittenObject>;
   /** A local file with the bytes of `key`, or null when `key` does not exist. */
@@ -147,6 +149,13 @@ export class LocalDiskStorage implements MediaStorage {
     let finalPath: string | undefined;
     let tempPath: string | undefined;
     let renamed = false;
+    // Which side failed first: the source's own error is the client's, anything after a failure of
+    // ours is only the pipeline tearing the source down with our error.
+    let sourceError: unknown;
+    let sinkFailed = false;
+    source.on('error', (error) => {
+      if (!sinkFailed) sourceError ??= error;
+    });
     try {
       // A NaN limit would compare false forever and accept anything.
       if (!(maxBytes > 0)) throw new FramelogError(ErrorCode.INTERNAL, `writeStream needs a positive maxBytes, not ${maxBytes}.`);
@@ -163,6 +172,7 @@ export class LocalDiskStorage implements MediaStorage {
           sizeBytes += chunk.length;
           if (sizeBytes > maxBytes) {
             // Failing the transform makes pipeline destroy the source: we stop reading at once.
+            sinkFailed = true;
             callback(
               new FramelogError(ErrorCode.UPLOAD_TOO_LARGE, `The upload is larger than the limit of ${maxBytes} bytes.`, {
                 details: { maxBytes },
@@ -180,13 +190,24 @@ export class LocalDiskStorage implements MediaStorage {
           callback(null, chunk);
         },
         flush(callback) {
-          writeback.then(() => callback(), callback);
+          writeback.then(
+            () => callback(),
+            (error: unknown) => {
+              sinkFailed = true;
+              callback(error as Error);
+            },
+          );
         },
+      });
+      const sink = createWriteStream(tempPath, { fd: file, flush: true });
+      // Registered before pipeline's own listeners, so it runs before the source is torn down.
+      sink.once('error', () => {
+        sinkFailed = true;
       });
       // pipeline propagates backpressure, so memory stays bounded whatever the upload size. `flush`
       // fsyncs before the stream closes, and pipeline settles only after that close: the bytes are
       // durable before they become visible at the key, so a crash never leaves a truncated upload there.
-      await pipeline(source, meter, createWriteStream(tempPath, { fd: file, flush: true }));
+      await pipeline(source, meter, sink);
       if (sizeBytes === 0) throw new FramelogError(ErrorCode.UPLOAD_EMPTY, 'The upload is empty; send a video file.');
       await rename(tempPath, finalPath);
       renamed = true;
@@ -201,6 +222,12 @@ export class LocalDiskStorage implements MediaStorage {
         // Uploads get a directory of their own (uploads/<id>/); drop it too when the write made it and
         // nothing else is in it, so refused uploads leave no trace. rmdir refuses non-empty directories.
         await rmdir(path.dirname(leftover)).catch(() => undefined);
+      }
+      if (error === sourceError && !(error instanceof FramelogError)) {
+        throw new FramelogError(ErrorCode.UPLOAD_FAILED, `The upload stopped before the whole file arrived (${messageOf(error)}); nothing was stored.`, {
+          retryable: true,
+          cause: error,
+        });
       }
       throw error;
     }

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import rascal from 'rascal';
 import type { Broker as RascalBroker } from 'rascal';
-import { ErrorCode, FramelogError } from '../domain/errors.js';
+import { ErrorCode, FramelogError, messageOf } from '../domain/errors.js';
 import type { BrokerConfig } from './topology.js';
 
 export type Broker = RascalBroker;
@@ -82,6 +82,3 @@ export async function closeBroker(broker: Broker): Promise<void> {
   await broker.shutdown();
 }
 
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -3,7 +3,8 @@ import { createNotificationListener } from '../eventstore/notifications.js';
 import { claimOutboxBatch, deferOutboxRows, deleteOutboxRows } from '../eventstore/outbox.js';
 import type { OutboxRow } from '../eventstore/schema.js';
 import type { Config } from '../config.js';
-import { messageOf, type Broker, type Logger } from './broker.js';
+import { messageOf } from '../domain/errors.js';
+import type { Broker, Logger } from './broker.js';
 import { createTaskPublisher, type PublishProperties, type TaskPublisher } from './publisher.js';
 
 /** The channel the outbox trigger notifies on commit (migrations/0001_event_log.ts). */

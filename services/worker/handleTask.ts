@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { ConcurrencyError, DuplicateOutcomeError, ErrorCode, FramelogError, IllegalTransitionError } from '../domain/errors.js';
+import { ConcurrencyError, DuplicateOutcomeError, ErrorCode, FramelogError, IllegalTransitionError, messageOf } from '../domain/errors.js';
 import type { EventMetadata, VideoEvent } from '../domain/events.js';
 import { TaskMessageSchema, backoffDelayMs, decideTask, type TaskMessage } from '../domain/task.js';
 import { isTerminal, type VideoState } from '../domain/video.js';
@@ -159,7 +159,7 @@ async function runTask(deps: WorkerDeps, task: TaskMessage, delivery: Omit<Deliv
       throw error;
     }
     if (isAbort(error) || isConnectionError(error)) throw error;
-    const failure = error instanceof FramelogError ? error : new FramelogError(ErrorCode.TRANSCODE_FAILED, errorMessage(error), { retryable: true, cause: error });
+    const failure = error instanceof FramelogError ? error : new FramelogError(ErrorCode.TRANSCODE_FAILED, messageOf(error), { retryable: true, cause: error });
     const data = { taskId: task.taskId, code: failure.code, message: failure.message };
     if (!failure.retryable) {
       await appendOutcome(deps, started.state, { type: 'VideoFailed', data: { ...data, attempts: attempt } }, meta(attempt, startedEventId));
@@ -223,5 +223,3 @@ export async function appendOutcome(deps: Pick<WorkerDeps, 'db'>, state: VideoSt
   }
   throw new FramelogError(ErrorCode.CONCURRENCY_CONFLICT, `Could not record the outcome of task ${event.data.taskId}: the stream kept moving.`, { retryable: true });
 }
-
-const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));

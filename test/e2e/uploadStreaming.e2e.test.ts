@@ -157,6 +157,24 @@ describe('uploads streamed into storage', { timeout: 120_000 }, () => {
     expect(await countEvents()).toBe(events + 1);
   });
 
+  it('answers malformed multipart bodies with typed errors, stores nothing and keeps running', async () => {
+    const [events, files] = [await countEvents(), await storedFiles()];
+    // The body ends after the file's bytes, without the closing boundary.
+    const cut = await send({ file: filler(1000), bytes: 1000, tail: () => '' });
+    expect(cut.body.errors?.[0]?.extensions).toMatchObject({ code: 'UPLOAD_FAILED', retryable: true });
+    expect(cut.body.errors?.[0]?.message).toContain('Unexpected end of form');
+    // A file part whose header is not a header: busboy fails, then fails again when the library destroys
+    // it without listening any more, which used to crash the API.
+    const garbled = await send({ file: filler(1000), bytes: 1000, filePartHeader: ['this line is not a header'] });
+    expect(garbled.body.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', retryable: false });
+    expect(garbled.body.errors?.[0]?.message).toContain('Malformed part header');
+    expect(await countEvents()).toBe(events);
+    expect(await storedFiles()).toEqual(files);
+    expect(stack.api.running).toBe(true);
+    expect((await gql(stack.apiUrl, '{ videos { edges { cursor } } }')).errors).toBeUndefined();
+    expect(stack.api.lines.filter((line) => (line.level ?? 0) >= 50)).toEqual([]);
+  });
+
   it('leaves no file and no event when the client goes away mid-file, and keeps serving', async () => {
     const [events, files] = [await countEvents(), await storedFiles()];
     let finish!: () => void;

@@ -28,6 +28,10 @@ export interface UploadOptions {
   filename?: string;
   /** Sent as-is; the default carries Apollo's CSRF preflight header. */
   headers?: Record<string, string>;
+  /** Header lines of the file part (default: its Content-Disposition and Content-Type), for malformed bodies. */
+  filePartHeader?: readonly string[];
+  /** What follows the file's bytes (default: the closing boundary), for malformed bodies. */
+  tail?: (boundary: string) => string;
 }
 
 /** An upload following the GraphQL multipart request spec (operations, map, then the file). */
@@ -59,6 +63,10 @@ export interface StreamedUploadOptions {
   bytes: number;
   /** Sent as-is; the default carries Apollo's CSRF preflight header. */
   headers?: Record<string, string>;
+  /** Header lines of the file part (default: its Content-Disposition and Content-Type), for malformed bodies. */
+  filePartHeader?: readonly string[];
+  /** What follows the file's bytes (default: the closing boundary), for malformed bodies. */
+  tail?: (boundary: string) => string;
 }
 
 export interface HttpAnswer {
@@ -99,13 +107,12 @@ export function streamUpload(url: string, options: StreamedUploadOptions): Strea
       '',
       JSON.stringify({ 0: ['variables.file'] }),
       `--${boundary}`,
-      'Content-Disposition: form-data; name="0"; filename="upload.bin"',
-      'Content-Type: application/octet-stream',
+      ...(options.filePartHeader ?? ['Content-Disposition: form-data; name="0"; filename="upload.bin"', 'Content-Type: application/octet-stream']),
       '',
       '',
     ].join('\r\n'),
   );
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const tail = Buffer.from(options.tail?.(boundary) ?? `\r\n--${boundary}--\r\n`);
   const headers = {
     host: target.host,
     'content-type': `multipart/form-data; boundary=${boundary}`,

@@ -753,7 +753,7 @@ describe('LocalDiskStorage', () => {
     await expect(stat(path.dirname(storage.localPath(k)))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('leaves nothing when the source fails midway', async () => {
+  it('refuses a source that fails midway with UPLOAD_FAILED, naming the cause, and leaves nothing', async () => {
     const k = key();
     let sent = false;
     const failing = new Readable({
@@ -763,7 +763,9 @@ describe('LocalDiskStorage', () => {
         sent = true;
       },
     });
-    await expect(storage.writeStream(k, failing, { maxBytes: 10_000 })).rejects.toThrow('client went away');
+    const error = await failure(storage.writeStream(k, failing, { maxBytes: 10_000 }), ErrorCode.UPLOAD_FAILED);
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('client went away');
     await expect(stat(path.dirname(storage.localPath(k)))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
@@ -779,7 +781,7 @@ describe('LocalDiskStorage', () => {
         produced += 1024 * 1024;
       },
     });
-    await expect(storage.writeStream(k, failing, { maxBytes: 1024 ** 3 })).rejects.toThrow('client went away');
+    expect((await failure(storage.writeStream(k, failing, { maxBytes: 1024 ** 3 }), ErrorCode.UPLOAD_FAILED)).message).toContain('client went away');
     await expect(stat(path.dirname(storage.localPath(k)))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../../config.js';
-import { FramelogError } from '../../domain/errors.js';
+import { FramelogError, messageOf } from '../../domain/errors.js';
 import { createDb, createPool } from '../../eventstore/db.js';
 import { createToken, listTokens, revokeToken } from './tokenStore.js';
 
@@ -33,7 +33,7 @@ try {
     throw new Error(USAGE);
   }
 } catch (error) {
-  process.stderr.write(`${error instanceof FramelogError ? `${error.code}: ` : ''}${error instanceof Error ? error.message : String(error)}\n`);
+  process.stderr.write(`${error instanceof FramelogError ? `${error.code}: ` : ''}${messageOf(error)}\n`);
   process.exitCode = 1;
 } finally {
   await db.destroy();
