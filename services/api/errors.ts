@@ -1,5 +1,6 @@
 import { unwrapResolverError } from '@apollo/server/errors';
-import type { Response } from 'express';
+import { STATUS_CODES } from 'node:http';
+import type { ErrorRequestHandler, Response } from 'express';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { ZodError } from 'zod';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
@@ -20,11 +21,11 @@ export function toFramelogError(error: unknown): FramelogError {
   }
   // The multipart parser (graphql-upload-minimal) fails an upload with an http-errors style error whose
   // message is meant for the client: the file part is missing, or the client went away mid-file.
-  const { status, expose } = (error ?? {}) as { status?: unknown; expose?: unknown };
+  const status = clientErrorStatus(error);
   if (status === 499) {
     return new FramelogError(ErrorCode.UPLOAD_FAILED, 'The upload stopped before the whole file arrived; send it again.', { retryable: true, cause: error });
   }
-  if (expose === true && typeof status === 'number' && status >= 400 && status < 500 && error instanceof Error) {
+  if (status !== undefined && (error as { expose?: unknown }).expose === true && error instanceof Error) {
     return new FramelogError(ErrorCode.BAD_USER_INPUT, error.message, { cause: error });
   }
   return new FramelogError(ErrorCode.INTERNAL, 'Internal server error.', { cause: error });
@@ -55,4 +56,39 @@ function publicDetails(error: FramelogError): Record<string, unknown> {
 /** Answers a request refused before GraphQL runs, in the shape of a GraphQL error response. */
 export function respondWithError(res: Response, status: number, error: FramelogError): void {
   res.status(status).json({ errors: [{ message: error.message, extensions: { code: error.code, retryable: error.retryable } }] });
+}
+
+/** The 4xx status of an http-errors style error (body-parser, send, the multipart parser), if it has one. */
+export function clientErrorStatus(error: unknown): number | undefined {
+  const { status } = (error ?? {}) as { status?: unknown };
+  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
+}
+
+/**
+ * The last Express middleware: what fails outside GraphQL (a body that is not JSON or too large, a
+ * missing or refused media file) is answered in the GraphQL error shape with a stable code, never with
+ * Express's HTML page, which carries a stack trace outside production.
+ */
+export function httpErrorHandler(log: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const status = clientErrorStatus(error);
+    if (status === undefined) {
+      log.error({ err: error }, 'request failed outside GraphQL');
+      respondWithError(res, 500, new FramelogError(ErrorCode.INTERNAL, 'Internal server error.'));
+      return;
+    }
+    const message = status === 404 ? `Nothing at ${req.method} ${req.baseUrl}${req.path}.` : clientMessage(error, status);
+    respondWithError(res, status, new FramelogError(status === 404 ? ErrorCode.NOT_FOUND : ErrorCode.BAD_USER_INPUT, message));
+  };
+}
+
+function clientMessage(error: unknown, status: number): string {
+  const { type, expose, message, limit } = (error ?? {}) as { type?: unknown; expose?: unknown; message?: unknown; limit?: unknown };
+  if (type === 'entity.parse.failed') return 'The request body is not a valid JSON object.';
+  if (type === 'entity.too.large') return `The request body is larger than the limit of ${String(limit)} bytes.`;
+  return expose === true && typeof message === 'string' ? message : (STATUS_CODES[status] ?? 'Bad request');
 }

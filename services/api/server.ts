@@ -14,7 +14,8 @@ import { authenticateRequest, authorizationPlugin, principalOf } from './auth/ga
 import { graphqlProtection } from './armor.js';
 import type { ApiContext } from './context.js';
 import type { ApiDeps } from './deps.js';
-import { createFormatError } from './errors.js';
+import { ErrorCode, FramelogError } from '../domain/errors.js';
+import { createFormatError, httpErrorHandler, respondWithError } from './errors.js';
 import { resolvers } from './resolvers.js';
 import { attachSubscriptionServer } from './subscriptions/wsServer.js';
 import { graphqlMultipart } from './upload.js';
@@ -143,6 +144,10 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
       },
     }),
   );
+  app.use((req, res) => {
+    respondWithError(res, 404, new FramelogError(ErrorCode.NOT_FOUND, `Nothing at ${req.method} ${req.path}.`));
+  });
+  app.use(httpErrorHandler(deps.log));
 
   return {
     httpServer,

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Request, RequestHandler } from 'express';
 import { processRequest, type FileUpload } from 'graphql-upload-minimal';
 import { ErrorCode, FramelogError, messageOf } from '../domain/errors.js';
-import { respondWithError } from './errors.js';
+import { clientErrorStatus, respondWithError } from './errors.js';
 
 export interface MultipartOptions {
   maxFiles: number;
@@ -39,7 +39,7 @@ export function graphqlMultipart(options: MultipartOptions): RequestHandler {
       (error: unknown) => {
         // Whatever stops the parser before the operation exists is the request's fault (misordered or
         // malformed fields, too many files, a cut-off body); its status and message are meant for clients.
-        const status = statusOf(error) ?? 400;
+        const status = clientErrorStatus(error) ?? 400;
         const message = error instanceof Error ? error.message : 'The multipart request could not be read.';
         if (!res.headersSent && !res.destroyed) respondWithError(res, status, new FramelogError(ErrorCode.BAD_USER_INPUT, message, { cause: error }));
         discardRest(req);
@@ -69,11 +69,6 @@ function discardRest(req: Request): void {
   req.resume();
 }
 
-const statusOf = (error: unknown): number | undefined => {
-  const status = (error as { status?: unknown } | null)?.status;
-  return typeof status === 'number' && status >= 400 && status < 500 ? status : undefined;
-};
-
 /** Files already handed to a resolver: the parser gives each file part out once. */
 const opened = new WeakSet<FileUpload>();
 
@@ -102,6 +97,6 @@ export async function openUpload(file: Promise<FileUpload>): Promise<{ stream: R
  * body that ends mid-form) are plain Errors about the request body.
  */
 function requestBodyError(error: unknown): unknown {
-  if (statusOf(error) !== undefined || error instanceof FramelogError) return error;
+  if (clientErrorStatus(error) !== undefined || error instanceof FramelogError) return error;
   return new FramelogError(ErrorCode.BAD_USER_INPUT, `The multipart request body is malformed: ${messageOf(error)}.`, { cause: error });
 }

@@ -22,6 +22,8 @@ export const ErrorCode = {
   UPLOAD_TOO_LARGE: 'UPLOAD_TOO_LARGE',
   UPLOAD_EMPTY: 'UPLOAD_EMPTY',
   UPLOAD_FAILED: 'UPLOAD_FAILED',
+  /** No such route or media file. */
+  NOT_FOUND: 'NOT_FOUND',
   // media
   NOT_A_VIDEO: 'NOT_A_VIDEO',
   UNSUPPORTED_FORMAT: 'UNSUPPORTED_FORMAT',

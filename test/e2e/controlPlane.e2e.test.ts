@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -187,6 +188,32 @@ describe('GraphQL hardening', () => {
     expect(page.errors).toBeUndefined();
     const full = await gql(stack.apiUrl, VIDEO_QUERY, { id: page.data!.videos.edges[0]!.node.id }, bearer(tokens.viewer));
     expect(full.errors).toBeUndefined();
+  });
+});
+
+describe('HTTP errors outside GraphQL', () => {
+  /** A typed error in the GraphQL shape, never Express's HTML page with its stack trace. */
+  async function expectTypedError(response: Response, status: number, code: string, message: RegExp): Promise<void> {
+    expect(response.status).toBe(status);
+    expect(response.headers.get('content-type')).toMatch(/^application\/json/);
+    const body = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] };
+    expect(body.errors[0]?.extensions.code).toBe(code);
+    expect(body.errors[0]?.message).toMatch(message);
+    expect(JSON.stringify(body)).not.toMatch(/node_modules|\s{2}at |&nbsp;at |<html/i);
+  }
+  const post = (body: string) => fetch(`${stack.apiUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', ...bearer(tokens.viewer) }, body });
+
+  it('answers a body that is not JSON, or too large, with BAD_USER_INPUT', async () => {
+    await expectTypedError(await post('{"query": '), 400, 'BAD_USER_INPUT', /not a valid JSON object/);
+    await expectTypedError(await post('"just a string"'), 400, 'BAD_USER_INPUT', /not a valid JSON object/);
+    await expectTypedError(await post(JSON.stringify({ query: `{ __typename } #${'x'.repeat(1_100_000)}` })), 413, 'BAD_USER_INPUT', /larger than the limit/);
+  });
+
+  it('answers a missing route or media file with NOT_FOUND and a path outside the media with BAD_USER_INPUT', async () => {
+    await expectTypedError(await fetch(`${stack.apiUrl}/nope`), 404, 'NOT_FOUND', /GET \/nope/);
+    await expectTypedError(await fetch(`${stack.apiUrl}/media/renditions/${randomUUID()}/720p.mp4`), 404, 'NOT_FOUND', /\/media\/renditions\//);
+    await expectTypedError(await fetch(`${stack.apiUrl}/media/renditions/..%2f..%2fpackage.json`), 403, 'BAD_USER_INPUT', /Forbidden/);
+    expect(stack.api.lines.filter((line) => (line.level ?? 0) >= 50)).toEqual([]);
   });
 });
 
