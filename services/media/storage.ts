@@ -51,7 +51,7 @@ export interface MediaStorage {
   readLocal(key: string): Promise<LocalFile | null>;
   /** A unique local temp path for a file that will become `key`; publish it with `commit` or drop it with `discard`. */
   tempPathFor(key: string): Promise<string>;
-  /** Atomically moves a file made at `tempPath` to `key`, replacing what was there. */
+  /** Atomically moves a file made at `tempPath` to `key`, replacing what was there, once its bytes are on disk. */
   commit(tempPath: string, key: string): Promise<void>;
   /** Removes a temp file that will not be committed (a missing one is fine), and whatever tempPathFor made for it. */
   discard(tempPath: string): Promise<void>;
@@ -113,6 +113,14 @@ export class LocalDiskStorage implements MediaStorage {
       throw new FramelogError(ErrorCode.INTERNAL, `Temp file ${tempPath} is not beside ${key}; use tempPathFor.`);
     }
     await mkdir(dir, { recursive: true });
+    // The producer (ffmpeg) does not fsync: without this, a crash could leave the rename durable and
+    // the bytes not, an empty or torn rendition under a key an event already names.
+    const handle = await open(tempPath, 'r');
+    try {
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
     await rename(tempPath, finalPath);
     await syncDirectory(dir);
   }
