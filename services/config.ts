@@ -43,7 +43,8 @@ export const ConfigSchema = z.object({
   MAX_DURATION_SECONDS: int(1).default(600),
   MAX_DIMENSION: int(16).default(8192),
   MAX_STREAMS: int(1, 1_000).default(16),
-  PG_POOL_MAX: int(1, 1_000).default(10),
+  /** At least 2: a projection rebuild writes on one connection while it reads the log on another. */
+  PG_POOL_MAX: int(2, 1_000).default(10),
   /** How long the API reuses a token's principal without asking PostgreSQL; a revocation takes effect within it. 0 = never. */
   AUTH_CACHE_SECONDS: int(0, 300).default(5),
   RELAY_BATCH_SIZE: int(1, 10_000).default(100),

@@ -23,6 +23,7 @@ describe('loadConfig', () => {
     ['METRICS_PORT', '70000'],
     ['AUTH_CACHE_SECONDS', '-1'],
     ['REQUEST_TIMEOUT_SECONDS', '0'],
+    ['PG_POOL_MAX', '1'],
   ])('a bad %s stops start-up with its name in the message', (name, value) => {
     let error: unknown;
     try {
