@@ -9,7 +9,7 @@ import { uploadFile } from '../helpers/graphql.js';
 import { makeClip } from '../helpers/media.js';
 import { waitFor, type ServiceProcess } from '../helpers/processes.js';
 import { Stack } from '../helpers/stack.js';
-import { FAULTY_WORKER_ENTRY, FaultMarker } from './support/faults.js';
+import { FAULTY_WORKER_ENTRY, FaultMarker, gatePath } from './support/faults.js';
 import { checkInvariants, taskOf, type ExpectedDeadLetter } from './support/invariants.js';
 
 // Task-level faults, all in one deployment at once, so each must end within its limits while the
@@ -45,7 +45,8 @@ beforeAll(async () => {
       RETRY_DELAYS_MS: RETRY_DELAYS_MS.join(','),
       MAX_ATTEMPTS: String(MAX_ATTEMPTS),
       DELIVERY_LIMIT: String(DELIVERY_LIMIT),
-      SHUTDOWN_GRACE_SECONDS: '1',
+      // Room for the gate test to open its gate after SIGTERM; what hangs is aborted after it.
+      SHUTDOWN_GRACE_SECONDS: '3',
     },
   });
   for (let i = 0; i < 2; i += 1) void supervise(await stack.startWorker({ entry: FAULTY_WORKER_ENTRY }));
@@ -144,6 +145,24 @@ describe('task faults: each ends FAILED or dead-lettered within its limits; heal
     // Uncounted: the second run is attempt 1 again.
     expect(events[3]!.data).toMatchObject({ attempt: 1 });
     expect(events[4]!.data).toMatchObject({ attempt: 1 });
+  });
+
+  it('SIGTERM mid-job: a job that ends within the grace period records its outcome and is acked, not requeued', async () => {
+    const id = await upload(await faultFile(FaultMarker.gate));
+    const busy = await waitFor(() => stack.workers.find((w) => w.running && w.lines.some((l) => l.msg === 'processing started' && l.videoId === id)), {
+      timeoutMs: 30_000,
+      message: 'the busy worker',
+    });
+    const stopped = busy.stop('SIGTERM');
+    await busy.waitForLog((l) => l.msg === 'shutting down: no new tasks, finishing the current one');
+    await writeFile(gatePath(stack.mediaRoot, id), '');
+    await stopped;
+    expect((await busy.exited).code).toBe(0);
+    expect(busy.lines.some((l) => l.msg === 'task processed' && l.videoId === id)).toBe(true);
+    const events = await stack.database.db.selectFrom('events').select(['type', 'data', 'metadata']).where('stream_id', '=', id).orderBy('version').execute();
+    expect(events.map((e) => e.type)).toEqual(['VideoUploaded', 'ProcessingStarted', 'VideoProcessed']);
+    expect(events[2]!.data).toMatchObject({ attempt: 1 });
+    expect((events[2]!.metadata as { workerId?: string }).workerId).toMatch(new RegExp(`:${busy.pid}$`));
   });
 
   it('ends with every invariant holding', async () => {

@@ -1,10 +1,16 @@
+import path from 'node:path';
+
 /**
  * Markers the test-only worker (faultyWorkerMain.ts) looks for at the start of an upload's bytes.
  *   throw      every attempt throws a retryable error
  *   kill       every attempt SIGKILLs the worker process (a crash loop)
  *   hangOnce   the first attempt hangs until the worker's shutdown aborts it; later ones succeed
+ *   gate       the job waits until the file gatePath(mediaRoot, videoId) exists, then succeeds
  */
-export const FaultMarker = { throw: 'FAULT:throw', kill: 'FAULT:kill', hangOnce: 'FAULT:hang-once' } as const;
+export const FaultMarker = { throw: 'FAULT:throw', kill: 'FAULT:kill', hangOnce: 'FAULT:hang-once', gate: 'FAULT:gate' } as const;
+
+/** The file that lets a `gate` job finish. */
+export const gatePath = (mediaRoot: string, videoId: string): string => path.join(mediaRoot, `gate-${videoId}`);
 
 /** Entry point of the test-only worker, relative to the project root. */
 export const FAULTY_WORKER_ENTRY = 'test/faults/support/faultyWorkerMain.ts';

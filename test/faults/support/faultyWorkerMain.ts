@@ -1,11 +1,11 @@
-import { open, writeFile } from 'node:fs/promises';
+import { access, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../../../services/config.js';
 import { ErrorCode, FramelogError } from '../../../services/domain/errors.js';
 import type { MediaProcessor } from '../../../services/media/processVideo.js';
 import { createNoopProcessor } from '../../../services/worker/noopProcessor.js';
 import { createProcessor, startWorker } from '../../../services/worker/startWorker.js';
-import { FaultMarker } from './faults.js';
+import { FaultMarker, gatePath } from './faults.js';
 
 /**
  * TEST-ONLY worker: the production composition (startWorker) with a processor that misbehaves on
@@ -50,6 +50,27 @@ const faulty: MediaProcessor = {
         if (signal?.aborted) abort();
         signal?.addEventListener('abort', abort, { once: true });
       });
+    }
+    if (marker.startsWith(FaultMarker.gate)) {
+      // The test opens the gate while this worker is already shutting down, within its grace. Like
+      // ffmpeg, the job gives up at once when the shutdown aborts it.
+      const { signal } = input;
+      await new Promise<void>((resolve, reject) => {
+        const abort = () => {
+          clearInterval(poll);
+          reject(Object.assign(new Error('aborted by shutdown'), { name: 'AbortError' }));
+        };
+        const poll = setInterval(() => {
+          void access(gatePath(config.MEDIA_ROOT, input.videoId)).then(() => {
+            clearInterval(poll);
+            signal?.removeEventListener('abort', abort);
+            resolve();
+          }, () => undefined);
+        }, 10);
+        if (signal?.aborted) abort();
+        signal?.addEventListener('abort', abort, { once: true });
+      });
+      return noop.process(input);
     }
     return base.process(input);
   },
