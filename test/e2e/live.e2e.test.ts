@@ -5,6 +5,7 @@ import path from 'node:path';
 import { createClient, type Client } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { MAX_MESSAGE_BYTES } from '../../services/api/subscriptions/wsServer.js';
 import { makeClip } from '../helpers/media.js';
 import { gql, uploadFile } from '../helpers/graphql.js';
 import { startService, waitFor, type ServiceProcess } from '../helpers/processes.js';
@@ -105,6 +106,35 @@ describe('live status across API processes', () => {
     });
     expect(outcome).toEqual([expect.objectContaining({ extensions: expect.objectContaining({ code: 'BAD_USER_INPUT' }) as unknown })]);
   });
+
+  it('answers a malformed subscription with a typed error for that operation, on a socket that stays open', async () => {
+    let closes = 0;
+    const client = createClient({ url: `${urlA.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, lazy: false, on: { closed: () => (closes += 1) } });
+    clients.push(client);
+    const outcomeOf = (query: string, variables?: Record<string, unknown>) =>
+      new Promise<unknown>((resolve) => {
+        client.subscribe({ query, ...(variables ? { variables } : {}) }, { next: resolve, error: resolve, complete: () => resolve('completed') });
+      });
+    const codes = (outcome: unknown) => {
+      const errors = Array.isArray(outcome) ? outcome : ((outcome as { errors?: unknown[] }).errors ?? []);
+      return (errors as { extensions?: { code?: string } }[]).map((e) => e.extensions?.code);
+    };
+    expect(codes(await outcomeOf('subscription {'))).toEqual(['GRAPHQL_PARSE_FAILED']);
+    expect(codes(await outcomeOf('subscription { videoUpdated { nope } }'))).toEqual(['GRAPHQL_VALIDATION_FAILED']);
+    expect(codes(await outcomeOf('subscription A { videoUpdated { id } } subscription B { videoUpdated { id } }'))).toEqual(['OPERATION_RESOLUTION_FAILURE']);
+    expect(codes(await outcomeOf('subscription($id: ID) { videoUpdated(id: $id) { id } }', { id: { not: 'an id' } }))).toEqual(['BAD_USER_INPUT']);
+    expect(closes).toBe(0);
+    expect(apiA.lines.filter((line) => (line.level ?? 0) >= 50)).toEqual([]);
+  });
+
+  it('closes a socket that sends a message over 1 MiB with 1009', async () => {
+    const socket = new WebSocket(`${urlA.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    await new Promise((resolve) => socket.once('open', resolve));
+    const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { filler: 'x'.repeat(MAX_MESSAGE_BYTES) } }));
+    expect(await closed).toBe(1009);
+    expect(apiA.running).toBe(true);
+  }, 30_000);
 
   it('carries one correlationId from the upload through the worker into every event, and links causes', async () => {
     const correlationId = randomUUID();

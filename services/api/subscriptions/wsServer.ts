@@ -10,6 +10,9 @@ import type { ApiContext } from '../context.js';
 import type { ApiDeps } from '../deps.js';
 import { createFormatError } from '../errors.js';
 
+/** The largest WebSocket message the API accepts, as the JSON body limit over HTTP. */
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+
 export interface SubscriptionServer {
   /** Closes every socket (code 1001) and stops accepting new ones. */
   dispose(): Promise<void>;
@@ -26,12 +29,13 @@ export interface SubscriptionServerOptions {
 
 export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQLSchema, deps: ApiDeps, options: SubscriptionServerOptions = {}): SubscriptionServer {
   const rules = [...specifiedRules, ...(options.validationRules ?? [])];
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql' });
+  // ws accepts 100 MiB messages by default; a subscription is a few hundred bytes, and HTTP bodies stop
+  // at 1 MB. A larger message closes the socket with 1009.
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: MAX_MESSAGE_BYTES });
   const formatError = createFormatError(deps.log);
   const cleanup = useServer<{ authorization?: unknown }, { principal: Principal }>(
     {
       schema,
-      validate: (validatedSchema, document) => validate(validatedSchema, document, rules),
       // The token comes in connection_init ({ authorization: "Bearer …" }) since browsers cannot set
       // headers on a WebSocket; the upgrade request's Authorization header works too. A refused
       // connection is closed with 4403 Forbidden.
@@ -46,18 +50,27 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
           return false;
         }
       },
+      // Parses and validates the operation itself (graphql-ws then runs it as given), so that every
+      // refusal is this operation's error, with the code Apollo gives over HTTP: left to graphql-ws, a
+      // syntax error closes the whole socket with 4500, and validation errors carry no code at all.
       // Only subscriptions travel over the socket: queries and mutations go through HTTP, where the
       // authorization plugin checks them. Each subscription root field is checked against the role.
       onSubscribe: (ctx, _id, payload) => {
         let document;
         try {
           document = parse(payload.query);
-        } catch {
-          return undefined; // graphql-ws answers the syntax error itself
+        } catch (error) {
+          if (!(error instanceof GraphQLError)) throw error;
+          return [withCode(error, 'GRAPHQL_PARSE_FAILED')];
         }
+        const invalid = validate(schema, document, rules);
+        if (invalid.length > 0) return invalid.map((error) => withCode(error, 'GRAPHQL_VALIDATION_FAILED'));
         const operation = getOperationAST(document, payload.operationName);
-        const refuse = (error: FramelogError) => [new GraphQLError(error.message, { extensions: { code: error.code } })];
-        if (!operation) return undefined;
+        if (!operation) {
+          const message = payload.operationName ? `No operation named "${payload.operationName}" in the document.` : 'The document has several operations; name the one to run in operationName.';
+          return [new GraphQLError(message, { extensions: { code: 'OPERATION_RESOLUTION_FAILURE' } })];
+        }
+        const refuse = (error: FramelogError) => [new GraphQLError(error.message, { originalError: error, extensions: { code: error.code } })];
         if (operation.operation !== OperationTypeNode.SUBSCRIPTION) {
           return refuse(new FramelogError(ErrorCode.BAD_USER_INPUT, 'Only subscriptions are served over WebSocket; send queries and mutations as HTTP POST /graphql.'));
         }
@@ -69,7 +82,7 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
             return refuse(new FramelogError(ErrorCode.FORBIDDEN, `The role "${role ?? 'none'}" may not use ${field ?? 'this subscription'}; ask for a token with a role that may.`));
           }
         }
-        return undefined;
+        return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
       context: (ctx): ApiContext => {
         const principal = ctx.extra.principal;
@@ -79,7 +92,7 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
         return { deps, actor: principal.name, role: principal.role, correlationId, log: deps.log.child({ correlationId }) };
       },
       onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((error) => formatError(error.toJSON(), error)) } : undefined,
+        result.errors ? { ...result, errors: result.errors.map(requestErrorAsBadInput).map((error) => formatError(error.toJSON(), error)) } : undefined,
       onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError(error.toJSON(), error)),
     },
     wsServer,
@@ -89,4 +102,18 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
       await cleanup.dispose();
     },
   };
+}
+
+/** A copy of a graphql-js error with a code, as Apollo gives it over HTTP. */
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(error.message, { nodes: error.nodes, source: error.source, positions: error.positions, extensions: { ...error.extensions, code } });
+}
+
+/**
+ * graphql-js's own errors about the request (variables that do not coerce to their types) carry no
+ * path, unlike a resolver's; over HTTP Apollo answers them with BAD_USER_INPUT, and so does this.
+ */
+function requestErrorAsBadInput(error: GraphQLError): GraphQLError {
+  const fromGraphql = error.path === undefined && (error.originalError === undefined || error.originalError instanceof GraphQLError);
+  return fromGraphql && error.extensions.code === undefined ? withCode(error, 'BAD_USER_INPUT') : error;
 }
