@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
@@ -43,6 +44,10 @@ try {
 const file = args.positionals[0];
 if (!file || args.positionals.length > 1) fail(USAGE, 2);
 const baseUrl = (args.values.url ?? process.env.FRAMELOG_URL ?? 'http://127.0.0.1:4000').replace(/\/+$/, '').replace(/\/graphql$/, '');
+if (!URL.canParse(baseUrl) || !/^https?:$/.test(new URL(baseUrl).protocol)) fail(`not an http(s) URL: ${baseUrl}\n${USAGE}`, 2);
+// Caught here, before any request: a missing file or a directory would otherwise fail mid-upload.
+const info = await stat(file).catch((error: unknown) => fail(`cannot read ${file}: ${messageOf(error)}`, 2));
+if (!info.isFile()) fail(`not a file: ${file}`, 2);
 const token = args.values.token ?? process.env.FRAMELOG_TOKEN;
 const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
 

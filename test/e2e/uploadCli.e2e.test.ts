@@ -58,6 +58,24 @@ describe('npm run upload', () => {
     expect(sample(metrics, 'framelog_task_duration_seconds_count', { outcome: 'ack' })).toBe(1);
   });
 
+  it('exits 2 without sending anything for a missing file, a directory or a URL that is not http(s)', async () => {
+    const events = async () => Number((await stack.database.db.selectFrom('events').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
+    const before = await events();
+    const clip = await makeClip(clips, { width: 160, height: 120, durationSeconds: 1 });
+    const cases = [
+      { args: [path.join(clips, 'missing.mp4'), '--url', stack.apiUrl], message: /cannot read .*missing\.mp4/ },
+      { args: [clips, '--url', stack.apiUrl], message: /not a file/ },
+      { args: [clip, '--url', 'ftp://example.com'], message: /not an http\(s\) URL/ },
+      { args: [clip, '--url', 'nota url'], message: /not an http\(s\) URL/ },
+    ];
+    for (const { args, message } of cases) {
+      const result = await upload([...args, '--token', token]);
+      expect(result.code, result.stderr).toBe(2);
+      expect(result.stderr).toMatch(message);
+    }
+    expect(await events()).toBe(before);
+  });
+
   it('exits 1 with the error code when the video fails', async () => {
     const junk = path.join(clips, 'junk.mp4');
     await writeFile(junk, Buffer.alloc(4096, 42));
