@@ -82,6 +82,25 @@ describe('tokens', () => {
     tokens.uploader = (await createToken(stack.database.db, { name: 'bob-uploader', role: 'uploader' })).token;
   });
 
+  it('npm run token: bad usage exits 2 with the usage, an unknown role exits 1 with BAD_USER_INPUT; neither stores a token', async () => {
+    const run = async (args: string[]) =>
+      exec(process.execPath, ['--import', 'tsx', 'services/api/auth/tokenMain.ts', ...args], { cwd: ROOT, env: { ...process.env, DATABASE_URL: stack.database.url } }).then(
+        () => ({ code: 0, stderr: '' }),
+        (error: { code?: number; stderr?: string }) => ({ code: error.code ?? -1, stderr: error.stderr ?? '' }),
+      );
+    const before = await stack.database.db.selectFrom('api_tokens').selectAll().execute();
+    for (const args of [[], ['create'], ['create', '--name', 'x'], ['list', '--bogus'], ['frobnicate'], ['revoke']]) {
+      const result = await run(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toContain('usage: npm run token');
+      expect(result.stderr).not.toMatch(/\s{2}at /);
+    }
+    const badRole = await run(['create', '--name', 'x', '--role', 'god']);
+    expect(badRole.code).toBe(1);
+    expect(badRole.stderr).toContain('BAD_USER_INPUT');
+    expect(await stack.database.db.selectFrom('api_tokens').selectAll().execute()).toEqual(before);
+  });
+
   it('once a token exists, a request without one, with an unknown one or a revoked one is UNAUTHENTICATED', async () => {
     const query = '{ videos { edges { cursor } } }';
     const none = await fetch(`${stack.apiUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) });

@@ -5,14 +5,25 @@ import { createDb, createPool } from '../../eventstore/db.js';
 import { createToken, listTokens, revokeToken } from './tokenStore.js';
 
 // `npm run token -- create --name N --role viewer|uploader|admin` | `list` | `revoke --name N`
+// Exit codes: 0 done, 1 refused (an unknown role, no such token), 2 bad usage.
 
 const USAGE = 'usage: npm run token -- create --name NAME --role viewer|uploader|admin | list | revoke --name NAME';
 
-const { positionals, values } = parseArgs({
-  allowPositionals: true,
-  options: { name: { type: 'string' }, role: { type: 'string' } },
-});
+function usage(problem?: string): never {
+  process.stderr.write(`${problem ? `${problem}\n` : ''}${USAGE}\n`);
+  process.exit(2);
+}
+
+let parsed;
+try {
+  parsed = parseArgs({ allowPositionals: true, options: { name: { type: 'string' }, role: { type: 'string' } } });
+} catch (error) {
+  usage(messageOf(error));
+}
+const { positionals, values } = parsed;
 const command = positionals[0];
+const wellFormed = (command === 'create' && values.name && values.role) || (command === 'list' && positionals.length === 1) || (command === 'revoke' && values.name);
+if (!wellFormed || positionals.length > 1) usage();
 const config = loadConfig();
 const db = createDb(createPool(config.DATABASE_URL, { max: 1, applicationName: 'framelog-token' }));
 
@@ -29,8 +40,6 @@ try {
   } else if (command === 'revoke' && values.name) {
     if (!(await revokeToken(db, values.name))) throw new Error(`No active token named "${values.name}".`);
     process.stderr.write(`Revoked token "${values.name}".\n`);
-  } else {
-    throw new Error(USAGE);
   }
 } catch (error) {
   process.stderr.write(`${error instanceof FramelogError ? `${error.code}: ` : ''}${messageOf(error)}\n`);
