@@ -78,3 +78,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return result.data;
 }
+
+/**
+ * loadConfig for a process's entry point: a bad setting ends the process with one line naming it
+ * (exit 2) instead of an uncaught exception's stack trace.
+ */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof FramelogError)) throw error;
+    process.stderr.write(`${error.code}: ${error.message}\n`);
+    process.exit(2);
+  }
+}

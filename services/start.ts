@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { loadConfig } from './config.js';
+import { loadConfigOrExit } from './config.js';
 import { ensureDatabase, migrateToLatest } from './eventstore/migrate.js';
 import { createLogger } from './logger.js';
 
@@ -8,7 +8,7 @@ import { createLogger } from './logger.js';
  * `npm start`: migrates, then runs the API (with the outbox relay) and WORKERS worker processes,
  * restarting any that dies, until SIGINT/SIGTERM, which is passed on for a graceful stop.
  */
-const config = loadConfig();
+const config = loadConfigOrExit();
 const log = createLogger('framelog', config.LOG_LEVEL);
 
 await ensureDatabase(config.DATABASE_URL);

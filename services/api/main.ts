@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { sql } from 'kysely';
-import { loadConfig } from '../config.js';
+import { loadConfigOrExit } from '../config.js';
 import { createDb, createPool } from '../eventstore/db.js';
 import { createLogger } from '../logger.js';
 import { LocalDiskStorage } from '../media/storage.js';
@@ -15,7 +15,7 @@ import { createApiServer } from './server.js';
 import { createVideoUpdates } from './subscriptions/videoUpdates.js';
 
 // Composition root of the API process: the only place that reads the environment and opens connections.
-const config = loadConfig();
+const config = loadConfigOrExit();
 const log = createLogger('api', config.LOG_LEVEL, { host: hostname() });
 const pool = createPool(config.DATABASE_URL, { max: config.PG_POOL_MAX, applicationName: 'framelog-api' });
 pool.on('error', (error) => log.error({ err: error }, 'idle PostgreSQL connection failed'));

@@ -1,9 +1,9 @@
-import { loadConfig } from '../config.js';
+import { loadConfigOrExit } from '../config.js';
 import { ensureDatabase, migrateToLatest } from './migrate.js';
 
 // `npm run migrate`: prints each migration's status and exits non-zero on error.
 try {
-  const config = loadConfig();
+  const config = loadConfigOrExit();
   await ensureDatabase(config.DATABASE_URL);
   const { results } = await migrateToLatest(config.DATABASE_URL);
   if (results.length === 0) console.log('migrate: schema is up to date');

@@ -1,11 +1,12 @@
 import cliProgress from 'cli-progress';
-import { loadConfig } from '../config.js';
+import { loadConfigOrExit } from '../config.js';
+import { messageOf } from '../domain/errors.js';
 import { createDb, createPool } from './db.js';
 import { rebuildProjections } from './rebuild.js';
 
 // `npm run replay`: rebuilds the `videos` projection from the log while the API keeps serving, with a
 // progress bar, then prints the report. Exits non-zero on error.
-const config = loadConfig();
+const config = loadConfigOrExit();
 const pool = createPool(config.DATABASE_URL, { max: 2, applicationName: 'framelog-replay' });
 const db = createDb(pool);
 const bar = new cliProgress.SingleBar(
@@ -34,7 +35,7 @@ try {
   );
 } catch (error) {
   bar.stop();
-  console.error('replay:', error instanceof Error ? error.message : error);
+  console.error(`replay: ${messageOf(error)}`);
   process.exitCode = 1;
 } finally {
   await db.destroy();

@@ -1,4 +1,4 @@
-import { loadConfig } from '../config.js';
+import { loadConfigOrExit } from '../config.js';
 import { createDb, createPool } from '../eventstore/db.js';
 import { createLogger } from '../logger.js';
 import { closeBroker, createBroker, type Broker } from './broker.js';
@@ -7,7 +7,7 @@ import { brokerSettingsFromConfig, buildBrokerConfig } from './topology.js';
 
 // Composition root of the standalone relay (`npm run relay`), for deployments that run it apart from
 // the API (RELAY_IN_API=false). Several may run at once: SKIP LOCKED keeps their batches apart.
-const config = loadConfig();
+const config = loadConfigOrExit();
 const log = createLogger('relay', config.LOG_LEVEL);
 // The claim transaction needs one connection; the LISTEN connection is separate from the pool.
 const pool = createPool(config.DATABASE_URL, { max: 2, applicationName: 'framelog-relay' });

@@ -1,8 +1,8 @@
-import { loadConfig } from '../config.js';
+import { loadConfigOrExit } from '../config.js';
 import { startWorker } from './startWorker.js';
 
 // Entry point of a worker process: the only place that reads the environment.
-const worker = await startWorker(loadConfig());
+const worker = await startWorker(loadConfigOrExit());
 
 function shutdown(signal: string) {
   worker.log.info({ signal }, 'stop signal received');

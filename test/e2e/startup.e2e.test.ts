@@ -38,9 +38,10 @@ describe('start-up', () => {
   it('a bad setting stops the API with a message naming it', async () => {
     const service = api({ PORT: 'eighty' });
     const { code } = await service.exited;
-    expect(code).not.toBe(0);
-    expect(service.raw.join('\n')).toMatch(/CONFIG_INVALID|Invalid settings/);
-    expect(service.raw.join('\n')).toMatch(/PORT:/);
+    expect(code).toBe(2);
+    expect(service.raw.join('\n')).toMatch(/^CONFIG_INVALID: Invalid settings — PORT:/m);
+    // One line, not an uncaught exception's stack trace.
+    expect(service.raw.join('\n')).not.toMatch(/\s{2}at /);
   });
 
   it('NODE_ENV=production refuses to start without an API token', async () => {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../../config.js';
+import { loadConfigOrExit } from '../../config.js';
 import { FramelogError, messageOf } from '../../domain/errors.js';
 import { createDb, createPool } from '../../eventstore/db.js';
 import { createToken, listTokens, revokeToken } from './tokenStore.js';
@@ -24,7 +24,7 @@ const { positionals, values } = parsed;
 const command = positionals[0];
 const wellFormed = (command === 'create' && values.name && values.role) || (command === 'list' && positionals.length === 1) || (command === 'revoke' && values.name);
 if (!wellFormed || positionals.length > 1) usage();
-const config = loadConfig();
+const config = loadConfigOrExit();
 const db = createDb(createPool(config.DATABASE_URL, { max: 1, applicationName: 'framelog-token' }));
 
 try {
