@@ -62,27 +62,22 @@ export async function videoQueryBenchmark(options: { clients: number; requestsPe
 
     // One keep-alive connection per client, as 50 real clients would hold.
     const agent = new Agent({ keepAlive: true, maxSockets: options.clients });
-    const url = `${pipeline.apiUrl}/graphql`;
-    const callApi = async (i: number) => {
+    const callHttp = (url: string, what: string) => async (i: number) => {
       const id = pick(i);
       const body = await postJson(agent, url, JSON.stringify({ query: VIDEO_BY_ID, variables: { id } }));
-      if (!body.includes(id)) throw new Error(`video(id) did not return ${id}: ${body.slice(0, 300)}`);
+      if (!body.includes(id)) throw new Error(`${what} did not return ${id}: ${body.slice(0, 300)}`);
     };
+    const callApi = callHttp(`${pipeline.apiUrl}/graphql`, 'video(id)');
     // The API's pool has PG_POOL_MAX (10) connections; the raw side gets the same.
     const pool = new pg.Pool({ connectionString: pipeline.database.url, max: 10 });
-    // Not a target: how far above the raw query a bare HTTP handler already is, in the same run.
-    const bareServer = startEntry('raw-video-server', 'bench/raw/rawVideoServer.ts', { DATABASE_URL: pipeline.database.url });
-    const bareUrl = String((await bareServer.waitForLog((l) => l.msg === 'listening')).url);
-    const callBare = async (i: number) => {
-      const id = pick(i);
-      const body = await postJson(agent, bareUrl, JSON.stringify({ query: VIDEO_BY_ID, variables: { id } }));
-      if (!body.includes(id)) throw new Error(`the bare handler did not return ${id}: ${body.slice(0, 300)}`);
-    };
     const callRaw = async (i: number) => {
       const { rowCount } = await pool.query(RAW_QUERY, [pick(i)]);
       if (rowCount !== 1) throw new Error('the raw query found no row');
     };
+    // Not a target: how far above the raw query a bare HTTP handler already is, in the same run.
+    const bareServer = startEntry('raw-video-server', 'bench/raw/rawVideoServer.ts', { DATABASE_URL: pipeline.database.url });
     try {
+      const callBare = callHttp(String((await bareServer.waitForLog((l) => l.msg === 'listening')).url), 'the bare handler');
       // Warm-up for both: connections opened, plans and JIT-compiled code in place.
       await closedLoop(options.clients, 5, callApi);
       await closedLoop(options.clients, 5, callRaw);

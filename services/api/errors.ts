@@ -1,6 +1,6 @@
 import { unwrapResolverError } from '@apollo/server/errors';
 import { STATUS_CODES } from 'node:http';
-import type { ErrorRequestHandler, Response } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { ZodError } from 'zod';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
@@ -81,10 +81,16 @@ export function httpErrorHandler(log: Logger): ErrorRequestHandler {
       respondWithError(res, 500, new FramelogError(ErrorCode.INTERNAL, 'Internal server error.'));
       return;
     }
-    const message = status === 404 ? `Nothing at ${req.method} ${req.baseUrl}${req.path}.` : clientMessage(error, status);
-    respondWithError(res, status, new FramelogError(status === 404 ? ErrorCode.NOT_FOUND : ErrorCode.BAD_USER_INPUT, message));
+    respondWithError(res, status, status === 404 ? notFound(req) : new FramelogError(ErrorCode.BAD_USER_INPUT, clientMessage(error, status)));
   };
 }
+
+/** After every route: what nothing answered (and a media file that is not there) is NOT_FOUND. */
+export const notFoundHandler: RequestHandler = (req, res) => {
+  respondWithError(res, 404, notFound(req));
+};
+
+const notFound = (req: Request) => new FramelogError(ErrorCode.NOT_FOUND, `Nothing at ${req.method} ${req.baseUrl}${req.path}.`);
 
 function clientMessage(error: unknown, status: number): string {
   const { type, expose, message, limit } = (error ?? {}) as { type?: unknown; expose?: unknown; message?: unknown; limit?: unknown };

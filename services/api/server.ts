@@ -14,8 +14,7 @@ import { authenticateRequest, authorizationPlugin, principalOf } from './auth/ga
 import { graphqlProtection } from './armor.js';
 import type { ApiContext } from './context.js';
 import type { ApiDeps } from './deps.js';
-import { ErrorCode, FramelogError } from '../domain/errors.js';
-import { createFormatError, httpErrorHandler, respondWithError } from './errors.js';
+import { createFormatError, httpErrorHandler, notFoundHandler } from './errors.js';
 import { resolvers } from './resolvers.js';
 import { attachSubscriptionServer } from './subscriptions/wsServer.js';
 import { graphqlMultipart } from './upload.js';
@@ -144,9 +143,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
       },
     }),
   );
-  app.use((req, res) => {
-    respondWithError(res, 404, new FramelogError(ErrorCode.NOT_FOUND, `Nothing at ${req.method} ${req.path}.`));
-  });
+  app.use(notFoundHandler);
   app.use(httpErrorHandler(deps.log));
 
   return {

@@ -1,23 +1,18 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, revokeToken } from '../../services/api/auth/tokenStore.js';
 import { makeClip } from '../helpers/media.js';
 import { UPLOAD_MUTATION, VIDEO_QUERY, gql, uploadFile } from '../helpers/graphql.js';
 import { sample, scrape } from '../helpers/metrics.js';
-import { waitFor } from '../helpers/processes.js';
+import { runEntry, waitFor } from '../helpers/processes.js';
 import { Stack } from '../helpers/stack.js';
 
 // Auth, GraphQL hardening and /metrics against a real API process (no workers: uploads stay queued,
 // which is all these checks need).
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const exec = promisify(execFile);
 const MAX_UPLOAD_BYTES = 512 * 1024;
 
 let stack: Stack;
@@ -67,12 +62,13 @@ describe('development API without tokens', () => {
   });
 });
 
+/** `npm run token` against this file's database. */
+const tokenCli = (args: string[]) => runEntry('services/api/auth/tokenMain.ts', args, { DATABASE_URL: stack.database.url });
+
 describe('tokens', () => {
   it('npm run token creates a token that is stored only as its hash', async () => {
-    const { stdout } = await exec(process.execPath, ['--import', 'tsx', 'services/api/auth/tokenMain.ts', 'create', '--name', 'ops-admin', '--role', 'admin'], {
-      cwd: ROOT,
-      env: { ...process.env, DATABASE_URL: stack.database.url },
-    });
+    const { code, stdout, stderr } = await tokenCli(['create', '--name', 'ops-admin', '--role', 'admin']);
+    expect(code, stderr).toBe(0);
     tokens.admin = stdout.trim();
     expect(tokens.admin).toMatch(/^flk_[A-Za-z0-9_-]{43}$/);
     const rows = await stack.database.db.selectFrom('api_tokens').selectAll().execute();
@@ -83,19 +79,14 @@ describe('tokens', () => {
   });
 
   it('npm run token: bad usage exits 2 with the usage, an unknown role exits 1 with BAD_USER_INPUT; neither stores a token', async () => {
-    const run = async (args: string[]) =>
-      exec(process.execPath, ['--import', 'tsx', 'services/api/auth/tokenMain.ts', ...args], { cwd: ROOT, env: { ...process.env, DATABASE_URL: stack.database.url } }).then(
-        () => ({ code: 0, stderr: '' }),
-        (error: { code?: number; stderr?: string }) => ({ code: error.code ?? -1, stderr: error.stderr ?? '' }),
-      );
     const before = await stack.database.db.selectFrom('api_tokens').selectAll().execute();
     for (const args of [[], ['create'], ['create', '--name', 'x'], ['list', '--bogus'], ['frobnicate'], ['revoke']]) {
-      const result = await run(args);
+      const result = await tokenCli(args);
       expect(result.code, args.join(' ')).toBe(2);
       expect(result.stderr).toContain('usage: npm run token');
       expect(result.stderr).not.toMatch(/\s{2}at /);
     }
-    const badRole = await run(['create', '--name', 'x', '--role', 'god']);
+    const badRole = await tokenCli(['create', '--name', 'x', '--role', 'god']);
     expect(badRole.code).toBe(1);
     expect(badRole.stderr).toContain('BAD_USER_INPUT');
     expect(await stack.database.db.selectFrom('api_tokens').selectAll().execute()).toEqual(before);

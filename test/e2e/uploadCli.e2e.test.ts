@@ -1,19 +1,14 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../services/api/auth/tokenStore.js';
 import { makeClip } from '../helpers/media.js';
 import { sample, scrape } from '../helpers/metrics.js';
+import { runEntry } from '../helpers/processes.js';
 import { Stack } from '../helpers/stack.js';
 
 // `npm run upload` against a real API and worker, and the worker's own /metrics.
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const execAsync = promisify(execFile);
 
 let stack: Stack;
 let clips: string;
@@ -31,15 +26,7 @@ afterAll(async () => {
 });
 
 /** Runs the CLI as `npm run upload` would; resolves with its exit code and output. */
-async function upload(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execAsync(process.execPath, ['--import', 'tsx', 'services/cli/upload.ts', ...args], { cwd: ROOT, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code?: number; stdout?: string; stderr?: string };
-    return { code: failed.code ?? -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
-  }
-}
+const upload = (args: string[]) => runEntry('services/cli/upload.ts', args);
 
 describe('npm run upload', () => {
   it('streams a clip, follows it to PROCESSED and exits 0; the worker counts the task', async () => {

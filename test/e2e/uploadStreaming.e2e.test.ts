@@ -59,6 +59,27 @@ async function send(options: StreamedUploadOptions): Promise<{ status: number; b
 
 const codeOf = (body: UploadBody) => body.errors?.[0]?.extensions?.code;
 
+/** Half the file, then nothing more until `release()`: a client that stalls mid-file. */
+function stallingUpload() {
+  let release!: () => void;
+  const stalled = new Promise<void>((resolve) => (release = resolve));
+  const upload = streamUpload(`${stack.apiUrl}/graphql`, {
+    file: (async function* () {
+      yield* filler(MAX_UPLOAD_BYTES / 2);
+      await stalled;
+    })(),
+    bytes: MAX_UPLOAD_BYTES - 1,
+  });
+  return { upload, release };
+}
+
+/** The API is still up, answers a query, and logged no error. */
+async function expectStillServing(): Promise<void> {
+  expect(stack.api.running).toBe(true);
+  expect((await gql(stack.apiUrl, '{ videos { edges { cursor } } }')).errors).toBeUndefined();
+  expect(stack.api.lines.filter((line) => (line.level ?? 0) >= 50)).toEqual([]);
+}
+
 describe('uploads streamed into storage', { timeout: 120_000 }, () => {
   it('stores exactly the bytes sent, with their sha256', async () => {
     const bytes = randomBytes(MAX_UPLOAD_BYTES - 1000);
@@ -170,54 +191,33 @@ describe('uploads streamed into storage', { timeout: 120_000 }, () => {
     expect(garbled.body.errors?.[0]?.message).toContain('Malformed part header');
     expect(await countEvents()).toBe(events);
     expect(await storedFiles()).toEqual(files);
-    expect(stack.api.running).toBe(true);
-    expect((await gql(stack.apiUrl, '{ videos { edges { cursor } } }')).errors).toBeUndefined();
-    expect(stack.api.lines.filter((line) => (line.level ?? 0) >= 50)).toEqual([]);
+    await expectStillServing();
   });
 
   it('leaves no file and no event when the client goes away mid-file, and keeps serving', async () => {
     const [events, files] = [await countEvents(), await storedFiles()];
-    let finish!: () => void;
-    const stalled = new Promise<void>((resolve) => (finish = resolve));
-    const upload = streamUpload(`${stack.apiUrl}/graphql`, {
-      // Half the file, then nothing more until the client gives up.
-      file: (async function* () {
-        yield* filler(MAX_UPLOAD_BYTES / 2);
-        await stalled;
-      })(),
-      bytes: MAX_UPLOAD_BYTES - 1,
-    });
+    const { upload, release } = stallingUpload();
     // The upload is under way once storage has its temp file.
     await waitFor(async () => (await storedFiles()).some((file) => file.endsWith('.tmp')), { message: 'the upload to reach storage' });
     upload.abort();
-    finish();
+    release();
     await expect(upload.response).rejects.toThrow();
     await waitFor(async () => JSON.stringify(await storedFiles()) === JSON.stringify(files), { message: 'the partial upload to be removed' });
     expect(await countEvents()).toBe(events);
-    expect(stack.api.running).toBe(true);
-    expect((await gql(stack.apiUrl, '{ videos { edges { cursor } } }')).errors).toBeUndefined();
-    expect(stack.api.lines.filter((line) => (line.level ?? 0) >= 50)).toEqual([]);
+    await expectStillServing();
   });
 
   it('cuts an upload that stalls longer than REQUEST_TIMEOUT_SECONDS with 408, leaving no file and no event', async () => {
     const [events, files] = [await countEvents(), await storedFiles()];
-    let finish!: () => void;
-    const stalled = new Promise<void>((resolve) => (finish = resolve));
     const startedAt = Date.now();
-    const upload = streamUpload(`${stack.apiUrl}/graphql`, {
-      // Half the file, then silence: a client that hangs without closing its connection.
-      file: (async function* () {
-        yield* filler(MAX_UPLOAD_BYTES / 2);
-        await stalled;
-      })(),
-      bytes: MAX_UPLOAD_BYTES - 1,
-    });
+    // A client that hangs without closing its connection.
+    const { upload, release } = stallingUpload();
     try {
       const answer = await upload.response;
       expect(answer.status).toBe(408);
       expect(Date.now() - startedAt).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_SECONDS * 1000);
     } finally {
-      finish();
+      release();
       upload.abort();
     }
     await waitFor(async () => JSON.stringify(await storedFiles()) === JSON.stringify(files), { message: 'the partial upload to be removed' });

@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -96,6 +97,25 @@ export function startEntry(name: string, entry: string, env: Record<string, stri
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return new ServiceProcess(name, child);
+}
+
+export interface EntryRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const execFileAsync = promisify(execFile);
+
+/** Runs a command-line entry point with tsx to its end, as `npm run <script>` would; a non-zero exit is a result, not a rejection. */
+export async function runEntry(entry: string, args: readonly string[], env: Record<string, string> = {}): Promise<EntryRun> {
+  try {
+    const { stdout, stderr } = await execFileAsync(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code?: unknown; stdout?: string; stderr?: string };
+    return { code: typeof failed.code === 'number' ? failed.code : -1, stdout: failed.stdout ?? '', stderr: failed.stderr ?? '' };
+  }
 }
 
 /** Polls `condition` until it returns a truthy value or the deadline passes: waiting, never sleeping blind. */

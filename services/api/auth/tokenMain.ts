@@ -14,32 +14,47 @@ function usage(problem?: string): never {
   process.exit(2);
 }
 
-let parsed;
-try {
-  parsed = parseArgs({ allowPositionals: true, options: { name: { type: 'string' }, role: { type: 'string' } } });
-} catch (error) {
-  usage(messageOf(error));
+type Command = { kind: 'create'; name: string; role: string } | { kind: 'list' } | { kind: 'revoke'; name: string };
+
+/** The command the arguments name; anything else is bad usage. */
+function commandOf(): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({ allowPositionals: true, options: { name: { type: 'string' }, role: { type: 'string' } } });
+  } catch (error) {
+    usage(messageOf(error));
+  }
+  const [kind, ...extra] = parsed.positionals;
+  const { name, role } = parsed.values;
+  if (extra.length > 0) usage();
+  if (kind === 'create' && name && role) return { kind, name, role };
+  if (kind === 'list') return { kind };
+  if (kind === 'revoke' && name) return { kind, name };
+  return usage();
 }
-const { positionals, values } = parsed;
-const command = positionals[0];
-const wellFormed = (command === 'create' && values.name && values.role) || (command === 'list' && positionals.length === 1) || (command === 'revoke' && values.name);
-if (!wellFormed || positionals.length > 1) usage();
+
+const command = commandOf();
 const config = loadConfigOrExit();
 const db = createDb(createPool(config.DATABASE_URL, { max: 1, applicationName: 'framelog-token' }));
 
 try {
-  if (command === 'create' && values.name && values.role) {
-    const { token, info } = await createToken(db, { name: values.name, role: values.role });
-    // The token goes to stdout alone, so `$(npm run -s token -- create ...)` captures it.
-    process.stderr.write(`Created token "${info.name}" (${info.role}). It is shown only now; store it safely:\n`);
-    process.stdout.write(`${token}\n`);
-  } else if (command === 'list') {
-    for (const t of await listTokens(db)) {
-      process.stdout.write(`${t.name}\t${t.role}\t${t.createdAt.toISOString()}\t${t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : 'active'}\n`);
+  switch (command.kind) {
+    case 'create': {
+      const { token, info } = await createToken(db, { name: command.name, role: command.role });
+      // The token goes to stdout alone, so `$(npm run -s token -- create ...)` captures it.
+      process.stderr.write(`Created token "${info.name}" (${info.role}). It is shown only now; store it safely:\n`);
+      process.stdout.write(`${token}\n`);
+      break;
     }
-  } else if (command === 'revoke' && values.name) {
-    if (!(await revokeToken(db, values.name))) throw new Error(`No active token named "${values.name}".`);
-    process.stderr.write(`Revoked token "${values.name}".\n`);
+    case 'list':
+      for (const t of await listTokens(db)) {
+        process.stdout.write(`${t.name}\t${t.role}\t${t.createdAt.toISOString()}\t${t.revokedAt ? `revoked ${t.revokedAt.toISOString()}` : 'active'}\n`);
+      }
+      break;
+    case 'revoke':
+      if (!(await revokeToken(db, command.name))) throw new Error(`No active token named "${command.name}".`);
+      process.stderr.write(`Revoked token "${command.name}".\n`);
+      break;
   }
 } catch (error) {
   process.stderr.write(`${error instanceof FramelogError ? `${error.code}: ` : ''}${messageOf(error)}\n`);

@@ -1,5 +1,6 @@
 import { access, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../../../services/config.js';
 import { ErrorCode, FramelogError } from '../../../services/domain/errors.js';
 import type { MediaProcessor } from '../../../services/media/processVideo.js';
@@ -27,6 +28,20 @@ async function markerOf(sourceKey: string): Promise<string> {
   }
 }
 
+/** Rejects with an AbortError once the worker's shutdown aborts the job, as the ffmpeg runner does. */
+function abortedBy(signal: AbortSignal | undefined): Promise<never> {
+  return new Promise((_resolve, reject) => {
+    const abort = () => reject(Object.assign(new Error('aborted by shutdown'), { name: 'AbortError' }));
+    if (signal?.aborted) abort();
+    signal?.addEventListener('abort', abort, { once: true });
+  });
+}
+
+/** Resolves once `file` exists; stops looking when `signal` aborts. */
+async function fileAppears(file: string, signal: AbortSignal | undefined): Promise<void> {
+  while (!signal?.aborted && !(await access(file).then(() => true, () => false))) await delay(10);
+}
+
 const faulty: MediaProcessor = {
   async process(input) {
     const marker = await markerOf(input.sourceKey);
@@ -44,32 +59,12 @@ const faulty: MediaProcessor = {
       } catch {
         return noop.process(input);
       }
-      const { signal } = input;
-      await new Promise<void>((_resolve, reject) => {
-        const abort = () => reject(Object.assign(new Error('aborted by shutdown'), { name: 'AbortError' }));
-        if (signal?.aborted) abort();
-        signal?.addEventListener('abort', abort, { once: true });
-      });
+      await abortedBy(input.signal);
     }
     if (marker.startsWith(FaultMarker.gate)) {
       // The test opens the gate while this worker is already shutting down, within its grace. Like
       // ffmpeg, the job gives up at once when the shutdown aborts it.
-      const { signal } = input;
-      await new Promise<void>((resolve, reject) => {
-        const abort = () => {
-          clearInterval(poll);
-          reject(Object.assign(new Error('aborted by shutdown'), { name: 'AbortError' }));
-        };
-        const poll = setInterval(() => {
-          void access(gatePath(config.MEDIA_ROOT, input.videoId)).then(() => {
-            clearInterval(poll);
-            signal?.removeEventListener('abort', abort);
-            resolve();
-          }, () => undefined);
-        }, 10);
-        if (signal?.aborted) abort();
-        signal?.addEventListener('abort', abort, { once: true });
-      });
+      await Promise.race([fileAppears(gatePath(config.MEDIA_ROOT, input.videoId), input.signal), abortedBy(input.signal)]);
       return noop.process(input);
     }
     return base.process(input);
