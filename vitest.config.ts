@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 // Test tier is in the file name: *.unit.test.ts, *.int.test.ts, *.e2e.test.ts, *.fault.test.ts.
 export default defineConfig({
   test: {
+    // Root-level: runs once per `vitest run`, whichever projects it runs.
+    globalSetup: ['test/helpers/runtime.ts'],
     projects: [
       {
         test: { name: 'unit', include: ['test/unit/**/*.unit.test.ts'], environment: 'node' },
