@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prepares a fresh machine (Debian, Node 20+, local PostgreSQL and RabbitMQ packages) to run framelog:
-# installs ffmpeg if missing, makes sure PostgreSQL and RabbitMQ are up, and installs npm packages.
+# Prepares a fresh machine (Debian, Node 20.19+ with npm, local PostgreSQL and RabbitMQ packages) to run framelog:
+# installs ffmpeg if missing, makes sure PostgreSQL and RabbitMQ are up, and installs npm packages (which bring
+# the Node 24 that every npm script runs on: the `node` devDependency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
