@@ -29,6 +29,8 @@ export const ErrorCode = {
   UNSUPPORTED_FORMAT: 'UNSUPPORTED_FORMAT',
   NO_VIDEO_STREAM: 'NO_VIDEO_STREAM',
   MEDIA_CORRUPT: 'MEDIA_CORRUPT',
+  /** The video stream's codec is one the system ffmpeg cannot decode (named in the message and details). */
+  UNSUPPORTED_CODEC: 'UNSUPPORTED_CODEC',
   DURATION_LIMIT: 'DURATION_LIMIT',
   DIMENSION_LIMIT: 'DIMENSION_LIMIT',
   TOO_MANY_STREAMS: 'TOO_MANY_STREAMS',

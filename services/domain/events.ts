@@ -34,6 +34,14 @@ export const PosterSchema = z.object({
 });
 export type Poster = z.infer<typeof PosterSchema>;
 
+/** Something the renditions lack that the upload had, e.g. an audio track ffmpeg cannot decode. */
+export const MediaWarningSchema = z.object({
+  /** Stable code, e.g. AUDIO_NOT_DECODABLE. */
+  code: z.string().min(1),
+  message: z.string(),
+});
+export type MediaWarning = z.infer<typeof MediaWarningSchema>;
+
 const taskId = z.uuid();
 const attempt = z.number().int().positive();
 
@@ -57,6 +65,8 @@ export const VideoProcessedData = z.object({
   renditions: z.array(RenditionSchema),
   poster: PosterSchema.nullable(),
   elapsedMs: z.number().nonnegative(),
+  /** What the renditions lack and why; absent when nothing is missing. */
+  warnings: z.array(MediaWarningSchema).optional(),
 });
 
 export const ProcessingFailedData = z.object({

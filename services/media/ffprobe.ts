@@ -2,7 +2,7 @@ import { execFile, type ExecFileException } from 'node:child_process';
 import { z } from 'zod';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import { abortError } from './abort.js';
-import { fileUrl, SAFE_INPUT_OPTIONS } from './inputPolicy.js';
+import { ACCEPTED_CONTAINERS, fileUrl, SAFE_INPUT_OPTIONS } from './inputPolicy.js';
 
 /**
  * Runs the system ffprobe with JSON output. fluent-ffmpeg's ffprobe is deliberately not used: it parses
@@ -11,19 +11,36 @@ import { fileUrl, SAFE_INPUT_OPTIONS } from './inputPolicy.js';
  * streams and slip past the limits. The JSON writer escapes every string.
  */
 
-const SideData = z.object({ side_data_type: z.string().optional(), rotation: z.number().optional() });
+const SideData = z.object({
+  side_data_type: z.string().optional(),
+  rotation: z.number().optional(),
+  /** Dolby Vision configuration record: profile and the base layer's compatibility (1 HDR10, 2 SDR, 4 HLG). */
+  dv_profile: z.number().optional(),
+  dv_bl_signal_compatibility_id: z.number().optional(),
+});
 
 const FfprobeStream = z.object({
   index: z.number().int(),
   codec_type: z.string().optional(),
   codec_name: z.string().optional(),
+  /** The container's fourcc, which names a codec ffmpeg does not know ("unknown" codec_name). */
+  codec_tag_string: z.string().optional(),
   width: z.number().int().optional(),
   height: z.number().int().optional(),
   coded_width: z.number().int().optional(),
   coded_height: z.number().int().optional(),
   sample_aspect_ratio: z.string().optional(),
   avg_frame_rate: z.string().optional(),
+  /** The lowest rate that represents every timestamp: the highest rate a VFR stream reaches. */
+  r_frame_rate: z.string().optional(),
   duration: z.string().optional(),
+  /** The header duration in time_base units; all ones (2^32-1, 2^64-1) means "unknown". */
+  duration_ts: z.number().optional(),
+  /** tt, bb, tb, bt (interlaced), progressive or unknown. */
+  field_order: z.string().optional(),
+  color_transfer: z.string().optional(),
+  color_primaries: z.string().optional(),
+  color_space: z.string().optional(),
   channels: z.number().int().optional(),
   disposition: z.record(z.string(), z.number()).optional(),
   tags: z.record(z.string(), z.string()).optional(),
@@ -37,11 +54,20 @@ const FfprobeOutput = z.object({
     .object({
       format_name: z.string().optional(),
       duration: z.string().optional(),
+      start_time: z.string().optional(),
       nb_streams: z.number().int().optional(),
     })
     .default({}),
 });
 export type FfprobeOutput = z.infer<typeof FfprobeOutput>;
+
+/** "30000/1001" → 29.97; null for ffprobe's "0/0" (unknown) and anything unparsable. */
+export function parseRate(rate: string | undefined): number | null {
+  const match = /^(\d+)\/(\d+)$/.exec(rate ?? '');
+  if (!match) return null;
+  const value = Number(match[1]) / Number(match[2]);
+  return Number.isFinite(value) && value > 0 ? Math.round(value * 1000) / 1000 : null;
+}
 
 export interface FfprobeOptions {
   timeoutMs: number;
@@ -114,7 +140,7 @@ function probeError(
   if (/Format not on whitelist|Protocol not on whitelist/i.test(stderr)) {
     return new FramelogError(
       ErrorCode.UNSUPPORTED_FORMAT,
-      'This file format is not accepted; upload an MP4, MOV, MKV, WebM, AVI, MPEG-TS, FLV or Ogg video.',
+      `This file format is not accepted; upload ${ACCEPTED_CONTAINERS}.`,
       { details, cause: error },
     );
   }

@@ -12,7 +12,14 @@ export const ALLOWED_FORMAT_NAMES: readonly string[] = [
   'mpegts',
   'flv',
   'ogg',
+  // MPEG program stream (.mpg, .vob: DVDs, camcorders), ASF (.wmv, .asf), MXF (broadcast cameras).
+  'mpeg',
+  'asf',
+  'mxf',
 ];
+
+/** How the accepted containers are named to users (keep the README's list of accepted inputs the same). */
+export const ACCEPTED_CONTAINERS = 'an MP4, MOV, MKV, WebM, AVI, MPEG-TS, MPEG-PS (.mpg/.vob), WMV/ASF, MXF, FLV or Ogg video';
 
 /**
  * Input options for every ffprobe/ffmpeg run on an upload.
@@ -24,7 +31,7 @@ export const SAFE_INPUT_OPTIONS: readonly string[] = [
   '-protocol_whitelist',
   'file',
   '-format_whitelist',
-  'mov,matroska,avi,mpegts,flv,ogg',
+  'mov,matroska,avi,mpegts,flv,ogg,mpeg,asf,mxf',
 ];
 
 /** A path as an explicit file URL, so a name containing ':' can never select another protocol. */

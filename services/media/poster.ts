@@ -4,13 +4,14 @@ import { runFfmpeg, threadInputOptions } from './ffmpeg.js';
 import { posterKey } from './keys.js';
 import type { RenditionPlan } from './ladder.js';
 import type { ProbedMedia } from './probe.js';
+import { posterFilters } from './videoFilters.js';
 import type { MediaStorage } from './storage.js';
 
 export interface PosterInput {
   storage: MediaStorage;
   videoId: string;
   sourcePath: string;
-  media: Pick<ProbedMedia, 'durationSeconds' | 'videoStreamIndex'>;
+  media: Pick<ProbedMedia, 'durationSeconds' | 'videoStreamIndex' | 'picture'>;
   /** Display size of the poster (ladder.posterSize); both sides even. */
   size: Pick<RenditionPlan, 'width' | 'height'>;
 }
@@ -47,7 +48,7 @@ export async function extractPoster(input: PosterInput, options: PosterOptions):
             options: [
               '-map', `0:${input.media.videoStreamIndex}`,
               '-frames:v', '1',
-              '-vf', `scale=${size.width}:${size.height},setsar=1`,
+              '-vf', posterFilters(input.media.picture, size),
               // 4:2:0 full-range JPEG: what every decoder expects, whatever the source's chroma layout.
               '-c:v', 'mjpeg', '-pix_fmt', 'yuvj420p', '-q:v', '3',
               '-threads', String(options.threads),

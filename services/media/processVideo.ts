@@ -1,5 +1,5 @@
 import { ErrorCode, FramelogError } from '../domain/errors.js';
-import type { MediaInfo, Poster, Rendition } from '../domain/events.js';
+import type { MediaInfo, MediaWarning, Poster, Rendition } from '../domain/events.js';
 import { renditionsPrefix } from './keys.js';
 import { planLadder, posterSize } from './ladder.js';
 import { extractPoster } from './poster.js';
@@ -38,6 +38,8 @@ export interface ProcessResult {
   media: MediaInfo;
   renditions: Rendition[];
   poster: Poster | null;
+  /** What the renditions lack and why (e.g. undecodable audio); absent when nothing. */
+  warnings?: MediaWarning[];
 }
 
 export interface MediaProcessor {
@@ -106,7 +108,7 @@ export function createMediaProcessor(options: MediaProcessorOptions): MediaProce
             ? null
             : await extractPoster({ storage, videoId, sourcePath, media, size }, { timeoutMs: remainingMs(), threads, signal });
         onProgress?.(100);
-        return { media: toMediaInfo(media), renditions, poster };
+        return { media: toMediaInfo(media), renditions, poster, ...(media.warnings.length > 0 ? { warnings: media.warnings } : {}) };
       } finally {
         await source.release();
       }

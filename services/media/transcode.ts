@@ -6,6 +6,7 @@ import { renditionKey } from './keys.js';
 import type { RenditionPlan } from './ladder.js';
 import { mp4DurationSeconds } from './mp4Duration.js';
 import type { ProbedMedia } from './probe.js';
+import { colourTagFilters, FRAME_TIMING_OPTIONS, frameRateCapFilters, sourceFilters, type PictureTraits } from './videoFilters.js';
 import type { MediaStorage } from './storage.js';
 
 export interface TranscodeInput {
@@ -13,7 +14,7 @@ export interface TranscodeInput {
   videoId: string;
   /** Local path of the source (storage.localPath of its key). */
   sourcePath: string;
-  media: Pick<ProbedMedia, 'durationSeconds' | 'videoStreamIndex' | 'audioStreamIndex' | 'audioChannels'>;
+  media: Pick<ProbedMedia, 'durationSeconds' | 'videoStreamIndex' | 'audioStreamIndex' | 'audioChannels' | 'picture'>;
   plan: readonly RenditionPlan[];
 }
 
@@ -48,7 +49,7 @@ export async function transcodeRenditions(input: TranscodeInput, options: Transc
     const { stderr } = await runFfmpeg({
       input: input.sourcePath,
       inputOptions: threadInputOptions(options.threads),
-      complexFilter: ladderFilterGraph(media.videoStreamIndex, plan),
+      complexFilter: ladderFilterGraph(media.videoStreamIndex, plan, media.picture),
       outputs: targets.map(({ tempPath }, index) => ({
         path: tempPath,
         options: renditionOutputOptions(index, media, options.threads),
@@ -115,16 +116,23 @@ export function assertCoversSource(writtenSeconds: number | null, durationSecond
 }
 
 /**
- * `[0:<video>]split=N[s0]…; [si]scale=W:H,setsar=1,format=yuv420p[vi]`. ffmpeg has already applied the
- * source's rotation (autorotate) before the graph, so W:H are display dimensions; setsar=1 makes pixels
+ * `[0:<video>]<source filters>split=N[s0]…; [si]<fps cap>scale=W:H,setsar=1,format=yuv420p<tags>[vi]`
+ * (videoFilters.ts: deinterlace and tone-map once, the frame-rate cap per rung). ffmpeg has already applied
+ * the source's rotation (autorotate) before the graph, so W:H are display dimensions; setsar=1 makes pixels
  * square because W:H already include the source's pixel aspect.
  */
-export function ladderFilterGraph(videoStreamIndex: number, plan: readonly RenditionPlan[]): string {
+export function ladderFilterGraph(videoStreamIndex: number, plan: readonly RenditionPlan[], picture: PictureTraits): string {
   const splitOutputs = plan.map((_, index) => `[s${index}]`).join('');
-  const branches = plan.map(
-    (rung, index) => `[s${index}]scale=${rung.width}:${rung.height},setsar=1,format=yuv420p[v${index}]`,
-  );
-  return [`[0:${videoStreamIndex}]split=${plan.length}${splitOutputs}`, ...branches].join(';');
+  const source = sourceFilters(picture, plan[0]).map((filter) => `${filter},`).join('');
+  const branches = plan.map((rung, index) => {
+    const filters = [
+      ...frameRateCapFilters(picture, Math.min(rung.width, rung.height)),
+      `scale=${rung.width}:${rung.height}`, 'setsar=1', 'format=yuv420p',
+      ...colourTagFilters(picture),
+    ];
+    return `[s${index}]${filters.join(',')}[v${index}]`;
+  });
+  return [`[0:${videoStreamIndex}]${source}split=${plan.length}${splitOutputs}`, ...branches].join(';');
 }
 
 /** Options of output `index`: H.264 High yuv420p, AAC only when the source has audio, faststart MP4. */
@@ -147,6 +155,7 @@ export function renditionOutputOptions(
     ...audio,
     '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23',
     '-profile:v', 'high', '-pix_fmt', 'yuv420p',
+    ...FRAME_TIMING_OPTIONS,
     '-threads', String(threads),
     // Uploads carry tags such as GPS location and device names; renditions are public, so drop them.
     '-map_metadata', '-1', '-map_chapters', '-1',
