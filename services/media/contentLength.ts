@@ -48,7 +48,7 @@ export function needsPacketScan(output: FfprobeOutput): boolean {
 
 /**
  * Seconds of content of the output streams (video, and audio when one is kept): the longer of the two.
- * From the headers where they are trusted, capped by the container's duration (a track's own duration
+ * From the headers where they are trusted (see LAST_FRAME_SLACK_SECONDS: a track's own duration also
  * includes encoder priming the edit list trims); otherwise from `packets`. null when neither says.
  */
 export function contentSeconds(
@@ -62,8 +62,16 @@ export function contentSeconds(
   if (lengths.some((length) => length === null || length <= 0)) return null;
   const longest = Math.max(...(lengths as number[]));
   const container = Number(output.format.duration ?? NaN);
-  return packets === undefined && Number.isFinite(container) && container > 0 ? Math.min(longest, container) : longest;
+  if (packets !== undefined || !Number.isFinite(container) || container <= 0) return longest;
+  return Math.min(container, longest + LAST_FRAME_SLACK_SECONDS);
 }
+
+/**
+ * An MP4 track's media duration can end before its last frame does (a variable-rate video's last frame
+ * lasts as long as the movie's edit says), while the movie's duration also covers longer tracks and any
+ * leading empty edit: the movie's duration counts unless it exceeds the output tracks by more than this.
+ */
+const LAST_FRAME_SLACK_SECONDS = 0.25;
 
 /**
  * Seconds the header promises beyond the last packet in the file: a cut-off upload (a Matroska or TS file
