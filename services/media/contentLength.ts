@@ -63,13 +63,14 @@ export function contentSeconds(
   const longest = Math.max(...(lengths as number[]));
   const container = Number(output.format.duration ?? NaN);
   if (packets !== undefined || !Number.isFinite(container) || container <= 0) return longest;
-  return Math.min(container, longest + LAST_FRAME_SLACK_SECONDS);
+  return container > longest + LAST_FRAME_SLACK_SECONDS ? longest : container;
 }
 
 /**
  * An MP4 track's media duration can end before its last frame does (a variable-rate video's last frame
  * lasts as long as the movie's edit says), while the movie's duration also covers longer tracks and any
- * leading empty edit: the movie's duration counts unless it exceeds the output tracks by more than this.
+ * leading empty edit: the movie's duration counts unless it exceeds the output tracks by more than this,
+ * and then the tracks' own durations do.
  */
 const LAST_FRAME_SLACK_SECONDS = 0.25;
 

@@ -14,6 +14,8 @@ const video = (extra: Partial<FfprobeStream> = {}): FfprobeStream => ({
   height: 1080,
   sample_aspect_ratio: '1:1',
   avg_frame_rate: '30000/1001',
+  r_frame_rate: '30000/1001',
+  duration: '12.500000',
   disposition: { default: 1, attached_pic: 0 },
   ...extra,
 });
@@ -22,6 +24,7 @@ const audio = (extra: Partial<FfprobeStream> = {}): FfprobeStream => ({
   codec_type: 'audio',
   codec_name: 'aac',
   channels: 2,
+  duration: '12.500000',
   disposition: { default: 1 },
   ...extra,
 });
@@ -56,6 +59,8 @@ describe('interpretProbe', () => {
       videoStreamIndex: 0,
       audioStreamIndex: 1,
       audioChannels: 2,
+      picture: { hdr: null, interlaced: false, maxFrameRate: 29.97 },
+      warnings: [],
     });
   });
 
@@ -64,7 +69,7 @@ describe('interpretProbe', () => {
     expect(media).toMatchObject({ hasAudio: false, audioCodec: null, audioStreamIndex: null });
   });
 
-  it.each(['matroska,webm', 'avi', 'mpegts', 'flv', 'ogg'])('accepts the %s container', (format_name) => {
+  it.each(['matroska,webm', 'avi', 'mpegts', 'flv', 'ogg', 'mpeg', 'asf', 'mxf'])('accepts the %s container', (format_name) => {
     expect(interpretProbe(output([video()], { format_name }), limits).formatName).toBe(format_name);
   });
 
@@ -90,14 +95,51 @@ describe('interpretProbe', () => {
   });
 
   it('enforces the duration limit', () => {
-    const error = refusal(() => interpretProbe(output([video()], { duration: '600.5' }), limits));
+    const error = refusal(() => interpretProbe(output([video({ duration: '600.5' })], { duration: '600.5' }), limits));
     expect(error.code).toBe(ErrorCode.DURATION_LIMIT);
-    expect(interpretProbe(output([video()], { duration: '600' }), limits).durationSeconds).toBe(600);
+    expect(interpretProbe(output([video({ duration: '600' })], { duration: '600' }), limits).durationSeconds).toBe(600);
   });
 
-  it('falls back to the stream duration and refuses media whose duration is unknown', () => {
-    expect(interpretProbe(output([video({ duration: '3.2' })], { duration: undefined }), limits).durationSeconds).toBe(3.2);
-    expect(refusal(() => interpretProbe(output([video()], { duration: undefined }), limits)).code).toBe(ErrorCode.MEDIA_CORRUPT);
+  it('measures the output streams: a longer subtitle or non-default audio track does not count', () => {
+    const subtitle: FfprobeStream = { index: 2, codec_type: 'subtitle', codec_name: 'mov_text', duration: '40' };
+    const commentary = audio({ index: 3, duration: '40', disposition: { default: 0 } });
+    const media = interpretProbe(output([video({ duration: '4' }), audio({ duration: '4.02' }), subtitle, commentary], { duration: '40' }), limits);
+    expect(media).toMatchObject({ durationSeconds: 4.02, audioStreamIndex: 1 });
+    // The movie's duration counts (a VFR video's last frame) unless it exceeds the tracks by more than 0.25 s.
+    expect(interpretProbe(output([video({ duration: '4.8' })], { duration: '4.95' }), limits).durationSeconds).toBe(4.95);
+  });
+
+  it('refuses media whose duration is unknown everywhere as MEDIA_CORRUPT, and takes packet lengths when given', () => {
+    const unknown = video({ duration: '279620.27', duration_ts: 0xffff_ffff });
+    expect(refusal(() => interpretProbe(output([unknown], { duration: '279620.33' }), limits)).code).toBe(ErrorCode.MEDIA_CORRUPT);
+    const packets = { contentSeconds: new Map([[0, 6.03]]), lastEndSeconds: 6.1 };
+    expect(interpretProbe(output([unknown], { duration: '279620.33' }), limits, { packets }).durationSeconds).toBe(6.03);
+  });
+
+  it('refuses a Matroska file whose packets end well before its header says (cut off) as MEDIA_CORRUPT', () => {
+    const mkv = { format_name: 'matroska,webm', duration: '10', start_time: '0' };
+    const cut = { contentSeconds: new Map([[0, 4.9]]), lastEndSeconds: 5 };
+    expect(refusal(() => interpretProbe(output([video()], mkv), limits, { packets: cut })).code).toBe(ErrorCode.MEDIA_CORRUPT);
+    const whole = { contentSeconds: new Map([[0, 9.9]]), lastEndSeconds: 10 };
+    expect(interpretProbe(output([video()], mkv), limits, { packets: whole }).durationSeconds).toBe(9.9);
+  });
+
+  it('refuses a video codec ffmpeg cannot decode as UNSUPPORTED_CODEC naming it (or its fourcc)', () => {
+    const canDecode = (codec: string) => codec !== 'vvc';
+    const vvc = refusal(() => interpretProbe(output([video({ codec_name: 'vvc' })]), limits, { canDecode }));
+    expect(vvc).toMatchObject({ code: ErrorCode.UNSUPPORTED_CODEC, details: { codec: 'vvc' } });
+    const unknown = refusal(() => interpretProbe(output([video({ codec_name: 'unknown', codec_tag_string: 'vvc1' })]), limits, { canDecode }));
+    expect(unknown.message).toContain('vvc1');
+  });
+
+  it('keeps the decodable audio a player would choose; without any, no audio and a warning', () => {
+    const canDecode = (codec: string) => codec !== 'mpegh_3d_audio';
+    const mpegh = audio({ codec_name: 'mpegh_3d_audio' });
+    const only = interpretProbe(output([video(), mpegh]), limits, { canDecode });
+    expect(only).toMatchObject({ hasAudio: false, audioStreamIndex: null, audioCodec: null });
+    expect(only.warnings).toEqual([{ code: 'AUDIO_NOT_DECODABLE', message: expect.stringContaining('mpegh_3d_audio') as string }]);
+    const withAac = interpretProbe(output([video(), mpegh, audio({ index: 2, disposition: { default: 0 } })]), limits, { canDecode });
+    expect(withAac).toMatchObject({ audioStreamIndex: 2, audioCodec: 'aac', warnings: [] });
   });
 
   it('enforces the dimension limit on either side', () => {
@@ -112,9 +154,9 @@ describe('interpretProbe', () => {
     expect(refusal(() => interpretProbe(output([video()], { nb_streams: 99 }), limits)).code).toBe(ErrorCode.TOO_MANY_STREAMS);
   });
 
-  it('refuses a video stream without size or codec as MEDIA_CORRUPT', () => {
+  it('refuses a video stream without size as MEDIA_CORRUPT, without codec as UNSUPPORTED_CODEC', () => {
     expect(refusal(() => interpretProbe(output([video({ width: 0 })]), limits)).code).toBe(ErrorCode.MEDIA_CORRUPT);
-    expect(refusal(() => interpretProbe(output([video({ codec_name: undefined })]), limits)).code).toBe(ErrorCode.MEDIA_CORRUPT);
+    expect(refusal(() => interpretProbe(output([video({ codec_name: undefined })]), limits)).code).toBe(ErrorCode.UNSUPPORTED_CODEC);
   });
 
   it('reports display dimensions: swapped for 90/270 rotation, pixel aspect applied', () => {

@@ -6,9 +6,11 @@ import { planLadder } from '../../services/media/ladder.js';
 import { jobBudgetMs } from '../../services/media/processVideo.js';
 import { allowedShortfallSeconds, assertCoversSource, ladderFilterGraph, renditionOutputOptions } from '../../services/media/transcode.js';
 
+const SDR_30 = { hdr: null, interlaced: false, maxFrameRate: 30 } as const;
+
 describe('ladderFilterGraph', () => {
   it('decodes once and splits into one scaled, square-pixel yuv420p branch per rung', () => {
-    expect(ladderFilterGraph(0, planLadder({ width: 1280, height: 720 }))).toBe(
+    expect(ladderFilterGraph(0, planLadder({ width: 1280, height: 720 }), SDR_30)).toBe(
       '[0:0]split=3[s0][s1][s2];' +
         '[s0]scale=1280:720,setsar=1,format=yuv420p[v0];' +
         '[s1]scale=854:480,setsar=1,format=yuv420p[v1];' +
@@ -17,9 +19,16 @@ describe('ladderFilterGraph', () => {
   });
 
   it('reads the chosen video stream by its index', () => {
-    expect(ladderFilterGraph(3, [{ label: '120p', width: 160, height: 120 }])).toBe(
+    expect(ladderFilterGraph(3, [{ label: '120p', width: 160, height: 120 }], SDR_30)).toBe(
       '[0:3]split=1[s0];[s0]scale=160:120,setsar=1,format=yuv420p[v0]',
     );
+  });
+
+  it('deinterlaces and tone-maps once before the split, caps the frame rate per rung and tags BT.709', () => {
+    const graph = ladderFilterGraph(0, planLadder({ width: 1280, height: 720 }), { hdr: 'hlg', interlaced: true, maxFrameRate: 50 });
+    expect(graph).toMatch(/^\[0:0\]bwdif=mode=send_frame:parity=auto:deint=all,zscale=w=1280:h=720:tin=arib-std-b67:[^;]*tonemap=tonemap=hable[^;]*,split=3/);
+    expect(graph).toContain('[s0]scale=1280:720,setsar=1,format=yuv420p,setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709[v0]');
+    expect(graph).toContain('[s1]select=expr=isnan(prev_selected_t)+gte(t-prev_selected_t\\,0.032333),scale=854:480');
   });
 });
 
