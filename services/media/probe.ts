@@ -36,8 +36,10 @@ export type ProbedMedia = MediaInfo & {
 };
 
 export interface ProbeOptions {
-  /** ffprobe wall-clock limit (default 30 s), for the description and again for a packet scan. */
+  /** ffprobe wall-clock limit of the description (default 30 s). */
   timeoutMs?: number;
+  /** Limit of a packet scan (default timeoutMs): it reads the whole file, so a large upload needs longer. */
+  scanTimeoutMs?: number;
   signal?: AbortSignal;
 }
 
@@ -66,7 +68,7 @@ export async function probeMedia(path: string, limits: ProbeLimits, options: Pro
   const packets = needsPacketScan(output)
     ? await scanPacketLengths(path, {
         formatName: described.formatName,
-        timeoutMs,
+        timeoutMs: options.scanTimeoutMs ?? timeoutMs,
         stopAfterSeconds: limits.maxDurationSeconds + 1,
         signal: options.signal,
       })

@@ -92,6 +92,8 @@ export function createMediaProcessor(options: MediaProcessorOptions): MediaProce
         const sourcePath = source.path;
         const media = await probeMedia(sourcePath, limits, {
           timeoutMs: Math.min(PROBE_TIMEOUT_MS, configuredMs),
+          // The scan's time counts against the job's deadline below (it is measured from startedAt).
+          scanTimeoutMs: configuredMs,
           signal,
         });
         const deadline = startedAt + jobBudgetMs(configuredMs, media.durationSeconds, options.budget);
