@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VIDEO_QUERY, gql, uploadFile } from '../helpers/graphql.js';
 import { ffmpegCli, listFiles, makeClip } from '../helpers/media.js';
+import { undecodableTrack } from '../helpers/mediaCases.js';
 import { waitFor } from '../helpers/processes.js';
 import { Stack } from '../helpers/stack.js';
 
@@ -30,7 +31,7 @@ const HOSTILE_FILENAME = '../../../../escaped $(touch pwned); rm -rf ~ `id` .mp4
 
 let stack: Stack;
 let clips: string;
-const uploaded: Record<'good' | 'emptied' | 'truncated', string> = { good: '', emptied: '', truncated: '' };
+const uploaded: Record<'good' | 'emptied' | 'truncated' | 'mutedAudio' | 'vvc', string> = { good: '', emptied: '', truncated: '', mutedAudio: '', vvc: '' };
 
 async function videoOf(id: string): Promise<VideoResult> {
   const response = await gql<{ video: VideoResult }>(stack.apiUrl, VIDEO_QUERY, { id });
@@ -75,6 +76,9 @@ beforeAll(async () => {
   const cut = path.join(clips, 'cut.mp4');
   await writeFile(cut, bytes.subarray(0, Math.floor(bytes.length / 2)));
   uploaded.truncated = await upload(cut);
+
+  uploaded.mutedAudio = await upload(await undecodableTrack(clips, 'audio', 1));
+  uploaded.vvc = await upload(await undecodableTrack(clips, 'video', 1));
 
   await stack.startWorker();
 });
@@ -163,5 +167,20 @@ describe('media inputs end to end', () => {
     expect(existsSync(stack.file(`renditions/${uploaded.truncated}`))).toBe(false);
     expect(video.renditions).toEqual([]);
     expect(video.posterUrl).toBeNull();
+  });
+
+  it('processes a video whose audio cannot be decoded without sound, the warning in VideoProcessed', async () => {
+    const video = await waitTerminal(uploaded.mutedAudio);
+    expect(video.status, JSON.stringify(video.lastError)).toBe('PROCESSED');
+    expect(video.media).toMatchObject({ videoCodec: 'h264', audioCodec: null });
+    const processed = video.history.find((event) => event.type === 'VideoProcessed');
+    expect(processed?.data.warnings).toEqual([{ code: 'AUDIO_NOT_DECODABLE', message: expect.stringContaining('mpegh_3d_audio') as string }]);
+  });
+
+  it('fails a video codec ffmpeg cannot decode with UNSUPPORTED_CODEC naming it, not retried', async () => {
+    const video = await waitTerminal(uploaded.vvc);
+    expect(video.status).toBe('FAILED');
+    expect(video.lastError).toMatchObject({ code: 'UNSUPPORTED_CODEC', retryable: false, attempt: 1 });
+    expect(video.lastError?.message).toContain('vvc1');
   });
 });
