@@ -40,6 +40,13 @@ export async function fragmentedUnknownDuration(dir: string, seconds: number): P
   return written(dir, 'm01-fragmented-unknown-duration.mp4', bytes, plain);
 }
 
+/** An MP4 whose only track starts after a leading empty edit of `delay` seconds (the movie lasts delay + seconds). */
+export async function leadingEmptyEdit(dir: string, seconds: number, delay: number): Promise<string> {
+  const file = path.join(dir, 'leading-empty-edit.mp4');
+  await ffmpegCli([...pattern('320x240', seconds, 25), ...x264, '-output_ts_offset', String(delay), '-use_editlist', '1', '-f', 'mp4', file]);
+  return file;
+}
+
 /** m02: audio/video Matroska of `seconds` plus a subtitle cue at 10-12 s (the container says 12 s). */
 export async function subtitleOutlastsVideo(dir: string, seconds: number): Promise<string> {
   const av = path.join(dir, 'm02.av.mkv');

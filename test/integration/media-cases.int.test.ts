@@ -17,6 +17,7 @@ import {
   highFrameRate,
   INTERLACED_TRUTH,
   interlacedTff,
+  leadingEmptyEdit,
   longerSecondAudio,
   otherContainer,
   subtitleOutlastsVideo,
@@ -140,6 +141,12 @@ describe('lengths come from the streams that are output, not from the container 
     expect(result.media.audioCodec).toBe('aac');
     const facts = await expectContent(result, 2);
     for (const rendition of facts) expect(rendition.audioCodecs).toEqual(['aac']);
+  });
+
+  it('a leading empty edit in an MP4 does not count toward the length', async () => {
+    const file = await leadingEmptyEdit(clips(), 2, 1);
+    expect(Number((await ffprobeJson(file)).format.duration)).toBe(3);
+    await expectContent((await processFile(file)).result, 2);
   });
 
   it('still refuses a Matroska file cut off midway (its header states more than its packets hold) as MEDIA_CORRUPT', async () => {
