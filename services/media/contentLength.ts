@@ -13,6 +13,8 @@ export interface PacketLengths {
   contentSeconds: ReadonlyMap<number, number>;
   /** The latest packet end of any stream, in the file's timestamps (seconds); null without timestamps. */
   lastEndSeconds: number | null;
+  /** False when the scan stopped early (a stream already exceeded the duration limit). */
+  complete?: boolean;
 }
 
 /** MP4/MOV headers are exact (per-track durations in the movie box) unless they say "unknown". */
@@ -82,6 +84,7 @@ const LAST_FRAME_SLACK_SECONDS = 0.25;
 export function missingSeconds(output: FfprobeOutput, packets: PacketLengths): number {
   // An MP4 is only scanned when its header says "unknown": then its stated length means nothing.
   if (HEADER_TRUSTED_FORMATS.has(output.format.format_name ?? '')) return 0;
+  if (packets.complete === false) return 0;
   const declared = Number(output.format.duration ?? NaN);
   const start = Number(output.format.start_time ?? 0);
   if (!Number.isFinite(declared) || packets.lastEndSeconds === null) return 0;

@@ -65,7 +65,7 @@ export async function scanPacketLengths(path: string, options: PacketScanOptions
       details: { timeoutMs },
     });
   }
-  return counter.result();
+  return { ...counter.result(), complete: stopped === null };
 }
 
 /** `stream_index=0|pts_time=1.4|dts_time=N/A|duration_time=0.033333|` → PacketTimes; null for other lines. */

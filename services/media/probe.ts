@@ -179,6 +179,13 @@ function checkDuration(output: FfprobeOutput, streams: FfprobeStream[], packets:
       formatName,
     });
   }
+  if (durationSeconds > limits.maxDurationSeconds) {
+    throw refuse(
+      ErrorCode.DURATION_LIMIT,
+      `The video lasts ${Math.round(durationSeconds)} s; at most ${limits.maxDurationSeconds} s are accepted.`,
+      { durationSeconds, maxDurationSeconds: limits.maxDurationSeconds },
+    );
+  }
   const missing = packets === undefined ? 0 : missingSeconds(output, packets);
   if (missing > allowedShortfallSeconds(Number(output.format.duration))) {
     throw refuse(
@@ -186,13 +193,6 @@ function checkDuration(output: FfprobeOutput, streams: FfprobeStream[], packets:
       `The file ends ${missing.toFixed(2)} s before the ${Number(output.format.duration).toFixed(2)} s its header states; ` +
         'it is truncated. Upload it again.',
       { formatName, missingSeconds: missing, durationSeconds: Number(output.format.duration) },
-    );
-  }
-  if (durationSeconds > limits.maxDurationSeconds) {
-    throw refuse(
-      ErrorCode.DURATION_LIMIT,
-      `The video lasts ${Math.round(durationSeconds)} s; at most ${limits.maxDurationSeconds} s are accepted.`,
-      { durationSeconds, maxDurationSeconds: limits.maxDurationSeconds },
     );
   }
   return durationSeconds;

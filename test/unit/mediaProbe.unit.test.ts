@@ -122,6 +122,11 @@ describe('interpretProbe', () => {
     expect(refusal(() => interpretProbe(output([video()], mkv), limits, { packets: cut })).code).toBe(ErrorCode.MEDIA_CORRUPT);
     const whole = { contentSeconds: new Map([[0, 9.9]]), lastEndSeconds: 10 };
     expect(interpretProbe(output([video()], mkv), limits, { packets: whole }).durationSeconds).toBe(9.9);
+    // A scan stopped early (a long data track passed the limit) proves nothing about the file's end.
+    expect(interpretProbe(output([video()], mkv), limits, { packets: { ...cut, complete: false } }).durationSeconds).toBe(4.9);
+    // Over the limit is DURATION_LIMIT, even though the stopped scan did not reach the header's end.
+    const long = { contentSeconds: new Map([[0, 601]]), lastEndSeconds: 601, complete: false };
+    expect(refusal(() => interpretProbe(output([video()], { ...mkv, duration: '5000' }), limits, { packets: long })).code).toBe(ErrorCode.DURATION_LIMIT);
   });
 
   it('refuses a video codec ffmpeg cannot decode as UNSUPPORTED_CODEC naming it (or its fourcc)', () => {
