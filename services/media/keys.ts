@@ -50,14 +50,49 @@ function assertId(videoId: string): string {
 /** Where an upload's bytes live; no extension, since the container is only known after probing. */
 export const sourceKey = (videoId: string): string => `uploads/${assertId(videoId)}/source`;
 
-/** Everything one video's processing wrote (renditions and poster); removed as a whole on cleanup. */
+/**
+ * Everything one video's processing wrote: its output set (MediaStorage.openOutputSet), whose versions
+ * live at `renditions/<id>/<version>/…` and whose manifest at `renditions/<id>/manifest.json`. Removed
+ * as a whole on cleanup. (`renditions/` stays the public URL prefix: /media/renditions/….)
+ */
 export const renditionsPrefix = (videoId: string): string => `renditions/${assertId(videoId)}`;
 
-export function renditionKey(videoId: string, label: string): string {
+/** The output set of a video: MP4 renditions, poster, and the HLS/DASH packaging share one set. */
+export const outputSetKey = renditionsPrefix;
+
+/** File name of a rendition within the output set: `<label>.mp4`. */
+export function renditionName(label: string): string {
   if (!LABEL.test(label)) {
     throw new FramelogError(ErrorCode.BAD_USER_INPUT, `Invalid rendition label ${JSON.stringify(label)}.`);
   }
-  return `${renditionsPrefix(videoId)}/${label}.mp4`;
+  return `${label}.mp4`;
 }
 
-export const posterKey = (videoId: string): string => `${renditionsPrefix(videoId)}/poster.jpg`;
+export const POSTER_NAME = 'poster.jpg';
+
+const MANIFEST_NAME = 'manifest.json';
+
+/** Where the committed manifest of the output set at `setKey` lives (written last by commit). */
+export const manifestKey = (setKey: string): string => `${assertValidKey(setKey)}/${MANIFEST_NAME}`;
+
+/** An output set version id: `v` + milliseconds since the epoch in base 36 + `-` + 12 random hex digits. */
+export const OUTPUT_VERSION = /^v[0-9a-z]{1,12}-[0-9a-f]{12}$/;
+
+/** `renditions/<id>/<version>/<name…>`: a file of a committed output set version, whose bytes never change. */
+export function isVersionedOutputKey(key: string): boolean {
+  const [top, id, version, ...name] = key.split('/');
+  return top === 'renditions' && id !== undefined && ID.test(id) && version !== undefined && OUTPUT_VERSION.test(version) && name.length > 0;
+}
+
+/**
+ * Keys the public /media route may serve: valid keys under `renditions/` except manifests (bookkeeping,
+ * not output). Uploaded sources (`uploads/`) are never public.
+ */
+export function isPublicOutputKey(key: string): boolean {
+  const segments = key.split('/');
+  return isValidKey(key) && segments[0] === 'renditions' && segments.length >= 3 && !(segments.length === 3 && segments[2] === MANIFEST_NAME);
+}
+
+/** Pre-output-set keys (replaced in place by a rerun); still written until the worker commits output sets. */
+export const renditionKey = (videoId: string, label: string): string => `${renditionsPrefix(videoId)}/${renditionName(label)}`;
+export const posterKey = (videoId: string): string => `${renditionsPrefix(videoId)}/${POSTER_NAME}`;
