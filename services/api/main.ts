@@ -74,7 +74,7 @@ const server = await createApiServer(
       },
     },
   },
-  { mediaRoot: config.MEDIA_ROOT, introspection: !production, requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000 },
+  { introspection: !production, requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000 },
 );
 const port = await server.listen(config.PORT, config.HOST);
 const url = `http://${config.HOST}:${port}`;

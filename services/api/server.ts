@@ -17,13 +17,13 @@ import type { ApiDeps } from './deps.js';
 import { createFormatError, httpErrorHandler, notFoundHandler } from './errors.js';
 import { resolvers } from './resolvers.js';
 import { attachSubscriptionServer } from './subscriptions/wsServer.js';
+import { mediaRoute } from './media.js';
 import { graphqlMultipart } from './upload.js';
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
 export const typeDefs = readFileSync(path.join(SCHEMA_DIR, 'schema.graphql'), 'utf8');
 
 export interface ApiServerOptions {
-  mediaRoot: string;
   /** Introspection is for development; production hides the schema. */
   introspection: boolean;
   /** REQUEST_TIMEOUT_SECONDS, in ms: the longest a whole request (an upload's body included) may take. */
@@ -59,7 +59,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
   const app = express();
   app.disable('x-powered-by');
   // GraphQL answers are POSTs, never revalidated: hashing every body for an ETag only costs CPU
-  // (~1 % of the API's in the video benchmark). express.static under /media sets its own ETags.
+  // (~1 % of the API's in the video benchmark). /media sets its own ETags (media.ts).
   app.set('etag', false);
   const httpServer = http.createServer(
     {
@@ -120,11 +120,8 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
-  // Only outputs are public; uploaded sources are not. send() answers Range requests (206) itself.
-  app.use(
-    '/media/renditions',
-    express.static(path.join(options.mediaRoot, 'renditions'), { index: false, dotfiles: 'deny', fallthrough: false, immutable: false }),
-  );
+  // Outputs, from storage: only they are public (never uploaded sources); headers decided by httpPolicy.ts.
+  app.use('/media', mediaRoute(deps.storage));
 
   app.use(
     '/graphql',

@@ -92,7 +92,3 @@ export function isPublicOutputKey(key: string): boolean {
   const segments = key.split('/');
   return isValidKey(key) && segments[0] === 'renditions' && segments.length >= 3 && !(segments.length === 3 && segments[2] === MANIFEST_NAME);
 }
-
-/** Pre-output-set keys (replaced in place by a rerun); still written until the worker commits output sets. */
-export const renditionKey = (videoId: string, label: string): string => `${renditionsPrefix(videoId)}/${renditionName(label)}`;
-export const posterKey = (videoId: string): string => `${renditionsPrefix(videoId)}/${POSTER_NAME}`;

@@ -1,10 +1,10 @@
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import type { MediaInfo, MediaWarning, Poster, Rendition } from '../domain/events.js';
-import { renditionsPrefix } from './keys.js';
+import { outputSetKey } from './keys.js';
 import { planLadder, posterSize } from './ladder.js';
 import { extractPoster } from './poster.js';
 import { probeMedia, type ProbedMedia, type ProbeLimits } from './probe.js';
-import type { MediaStorage } from './storage.js';
+import type { MediaStorage, OutputSet } from './storage.js';
 import { transcodeRenditions } from './transcode.js';
 
 export interface MediaProcessorOptions {
@@ -61,9 +61,11 @@ export function jobBudgetMs(configuredMs: number, durationSeconds: number, scale
 }
 
 /**
- * Probe → plan → transcode → poster for one upload. Errors are FramelogErrors whose `retryable` says
- * whether another attempt may succeed, or an AbortError when `signal` fired. Outputs live at deterministic
- * keys (keys.ts), so running a video again replaces its files instead of adding more.
+ * Probe → plan → transcode → poster for one upload, all written into one output set of the video
+ * (outputSetKey) that is committed only when every output succeeded: a failed run publishes nothing and
+ * leaves nothing behind, and running a video again replaces its set instead of adding to it. Errors are
+ * FramelogErrors whose `retryable` says whether another attempt may succeed, or an AbortError when
+ * `signal` fired.
  */
 export function createMediaProcessor(options: MediaProcessorOptions): MediaProcessor {
   const { storage, limits, threads } = options;
@@ -87,35 +89,56 @@ export function createMediaProcessor(options: MediaProcessorOptions): MediaProce
             details: { videoId, sourceKey },
           });
         }
-        // A previous run of this video killed mid-transcode (SIGKILL, OOM) could not clean up after itself.
-        await storage.removeTemps(renditionsPrefix(videoId));
-        const sourcePath = source.path;
-        const media = await probeMedia(sourcePath, limits, {
-          timeoutMs: Math.min(PROBE_TIMEOUT_MS, configuredMs),
-          // The scan's time counts against the job's deadline below (it is measured from startedAt).
-          scanTimeoutMs: configuredMs,
-          signal,
-        });
-        const deadline = startedAt + jobBudgetMs(configuredMs, media.durationSeconds, options.budget);
-        const remainingMs = (): number => Math.max(1, deadline - Date.now());
-
-        const plan = planLadder(media);
-        const renditions = await transcodeRenditions(
-          { storage, videoId, sourcePath, media, plan },
-          { timeoutMs: remainingMs(), threads, signal, onProgress: (percent) => onProgress?.(percent * 0.95) },
-        );
-        const size = posterSize(plan);
-        const poster =
-          size === undefined
-            ? null
-            : await extractPoster({ storage, videoId, sourcePath, media, size }, { timeoutMs: remainingMs(), threads, signal });
-        onProgress?.(100);
-        return { media: toMediaInfo(media), renditions, poster, ...(media.warnings.length > 0 ? { warnings: media.warnings } : {}) };
+        // Opened before probing: opening removes what a killed earlier run left, whatever this run's fate.
+        const outputs = await storage.openOutputSet(outputSetKey(videoId));
+        try {
+          const media = await probeMedia(source.path, limits, {
+            timeoutMs: Math.min(PROBE_TIMEOUT_MS, configuredMs),
+            // The scan's time counts against the job's deadline below (it is measured from startedAt).
+            scanTimeoutMs: configuredMs,
+            signal,
+          });
+          const deadline = startedAt + jobBudgetMs(configuredMs, media.durationSeconds, options.budget);
+          const produced = await produceOutputs(outputs, source.path, media, { deadline, threads, signal, onProgress });
+          await outputs.commit();
+          onProgress?.(100);
+          return { media: toMediaInfo(media), ...produced, ...(media.warnings.length > 0 ? { warnings: media.warnings } : {}) };
+        } catch (error) {
+          await outputs.abort().catch(() => undefined);
+          throw error;
+        }
       } finally {
         await source.release();
       }
     },
   };
+}
+
+interface ProduceOptions {
+  /** Epoch ms by which everything must be done (the job budget). */
+  deadline: number;
+  threads: number;
+  signal?: AbortSignal;
+  onProgress?: (percent: number) => void;
+}
+
+/** Renditions, then the poster, into the uncommitted output set. */
+async function produceOutputs(
+  outputs: OutputSet,
+  sourcePath: string,
+  media: ProbedMedia,
+  { deadline, threads, signal, onProgress }: ProduceOptions,
+): Promise<Pick<ProcessResult, 'renditions' | 'poster'>> {
+  const remainingMs = (): number => Math.max(1, deadline - Date.now());
+  const plan = planLadder(media);
+  const renditions = await transcodeRenditions(
+    { outputs, sourcePath, media, plan },
+    { timeoutMs: remainingMs(), threads, signal, onProgress: (percent) => onProgress?.(percent * 0.95) },
+  );
+  const size = posterSize(plan);
+  const poster =
+    size === undefined ? null : await extractPoster({ outputs, sourcePath, media, size }, { timeoutMs: remainingMs(), threads, signal });
+  return { renditions, poster };
 }
 
 /** Exactly the event's MediaInfo: the transcoding details of ProbedMedia stay out of the log. */

@@ -2,17 +2,17 @@ import { stat } from 'node:fs/promises';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import type { Rendition } from '../domain/events.js';
 import { runFfmpeg, threadInputOptions } from './ffmpeg.js';
-import { renditionKey } from './keys.js';
+import { renditionName } from './keys.js';
 import type { RenditionPlan } from './ladder.js';
 import { mp4DurationSeconds } from './mp4Duration.js';
 import type { ProbedMedia } from './probe.js';
 import { colourTagFilters, FRAME_TIMING_OPTIONS, frameRateCapFilters, sourceFilters, type PictureTraits } from './videoFilters.js';
-import type { MediaStorage } from './storage.js';
+import type { OutputSet } from './storage.js';
 
 export interface TranscodeInput {
-  storage: MediaStorage;
-  videoId: string;
-  /** Local path of the source (storage.localPath of its key). */
+  /** The video's output set: renditions are written into it as `<label>.mp4`; the caller commits or aborts it. */
+  outputs: OutputSet;
+  /** Local path of the source (storage.readLocal of its key). */
   sourcePath: string;
   media: Pick<ProbedMedia, 'durationSeconds' | 'videoStreamIndex' | 'audioStreamIndex' | 'audioChannels' | 'picture'>;
   plan: readonly RenditionPlan[];
@@ -30,61 +30,45 @@ export interface TranscodeOptions {
 
 /**
  * Produces every rendition of `plan` in ONE ffmpeg run: the source is decoded once and `split` feeds one
- * scaler and encoder per rung (DESIGN §5: 1.3-1.4x faster than a run per rendition). Outputs are written
- * to temp names and renamed to their deterministic keys only after ffmpeg succeeded and the result covers
- * the source's duration, so a re-run replaces the previous files and a failed run leaves no temp file (and
- * no empty directory) behind.
+ * scaler and encoder per rung (DESIGN §5: 1.3-1.4x faster than a run per rendition). Outputs go into the
+ * uncommitted output set, so nothing is visible until the caller commits it after every output succeeded,
+ * and a failed run leaves nothing once the caller aborts the set. Keys are the set's (`keyOf`).
  */
 export async function transcodeRenditions(input: TranscodeInput, options: TranscodeOptions): Promise<Rendition[]> {
-  const { storage, videoId, plan, media } = input;
+  const { outputs, plan, media } = input;
   if (plan.length === 0) throw new Error('transcodeRenditions needs at least one rendition in the plan');
   const targets = await Promise.all(
     plan.map(async (rung) => {
-      const key = renditionKey(videoId, rung.label);
-      return { rung, key, tempPath: await storage.tempPathFor(key) };
+      const name = renditionName(rung.label);
+      return { rung, key: outputs.keyOf(name), path: await outputs.localPath(name) };
     }),
   );
 
-  try {
-    const { stderr } = await runFfmpeg({
-      input: input.sourcePath,
-      inputOptions: threadInputOptions(options.threads),
-      complexFilter: ladderFilterGraph(media.videoStreamIndex, plan, media.picture),
-      outputs: targets.map(({ tempPath }, index) => ({
-        path: tempPath,
-        options: renditionOutputOptions(index, media, options.threads),
-      })),
-      timeoutMs: options.timeoutMs,
-      signal: options.signal,
-      durationSeconds: media.durationSeconds,
-      onProgress: options.onProgress,
+  const { stderr } = await runFfmpeg({
+    input: input.sourcePath,
+    inputOptions: threadInputOptions(options.threads),
+    complexFilter: ladderFilterGraph(media.videoStreamIndex, plan, media.picture),
+    outputs: targets.map(({ path }, index) => ({ path, options: renditionOutputOptions(index, media, options.threads) })),
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
+    durationSeconds: media.durationSeconds,
+    onProgress: options.onProgress,
+  });
+  if (/Output file is empty, nothing was encoded/.test(stderr)) {
+    throw new FramelogError(ErrorCode.MEDIA_CORRUPT, 'No video frame could be decoded from the upload; the file is damaged.', {
+      retryable: false,
+      details: { stderr: stderr.slice(-2000) },
     });
-    if (/Output file is empty, nothing was encoded/.test(stderr)) {
-      throw new FramelogError(ErrorCode.MEDIA_CORRUPT, 'No video frame could be decoded from the upload; the file is damaged.', {
-        retryable: false,
-        details: { stderr: stderr.slice(-2000) },
-      });
-    }
-    for (const { tempPath } of targets) {
-      const { size } = await stat(tempPath);
-      if (size === 0) throw new FramelogError(ErrorCode.TRANSCODE_FAILED, 'ffmpeg wrote an empty rendition.', { retryable: true });
-    }
-    const first = targets[0];
-    if (first !== undefined) assertCoversSource(await mp4DurationSeconds(first.tempPath), media.durationSeconds);
-
-    const renditions: Rendition[] = [];
-    for (const { rung, key, tempPath } of targets) {
-      await storage.commit(tempPath, key);
-      const stored = await storage.stat(key);
-      if (stored === null) throw new FramelogError(ErrorCode.TRANSCODE_FAILED, `Rendition ${key} vanished after commit.`, { retryable: true });
-      renditions.push({ label: rung.label, width: rung.width, height: rung.height, sizeBytes: stored.sizeBytes, storageKey: key });
-    }
-    return renditions;
-  } catch (error) {
-    // Committed temps are gone already (renamed); everything else ffmpeg may have started goes too.
-    await Promise.all(targets.map(({ tempPath }) => storage.discard(tempPath).catch(() => undefined)));
-    throw error;
   }
+  const renditions: Rendition[] = [];
+  for (const { rung, key, path } of targets) {
+    const { size } = await stat(path);
+    if (size === 0) throw new FramelogError(ErrorCode.TRANSCODE_FAILED, 'ffmpeg wrote an empty rendition.', { retryable: true });
+    renditions.push({ label: rung.label, width: rung.width, height: rung.height, sizeBytes: size, storageKey: key });
+  }
+  const first = targets[0];
+  if (first !== undefined) assertCoversSource(await mp4DurationSeconds(first.path), media.durationSeconds);
+  return renditions;
 }
 
 /**

@@ -123,14 +123,19 @@ describe('media inputs end to end', () => {
     expect(String(data?.originalFilename)).toContain('$(touch pwned)');
 
     const files = await listFiles(stack.mediaRoot);
+    // Outputs live in the video's output set: one committed version and its manifest.
+    const version = /^renditions\/[0-9a-f-]{36}\/(v[0-9a-z]+-[0-9a-f]{12})\//.exec(files.find((file) => file.includes(`${uploaded.good}/v`)) ?? '')?.[1];
     expect(files.filter((file) => file.includes(uploaded.good))).toEqual([
-      `renditions/${uploaded.good}/360p.mp4`,
-      `renditions/${uploaded.good}/480p.mp4`,
-      `renditions/${uploaded.good}/720p.mp4`,
-      `renditions/${uploaded.good}/poster.jpg`,
+      `renditions/${uploaded.good}/manifest.json`,
+      `renditions/${uploaded.good}/${version}/360p.mp4`,
+      `renditions/${uploaded.good}/${version}/480p.mp4`,
+      `renditions/${uploaded.good}/${version}/720p.mp4`,
+      `renditions/${uploaded.good}/${version}/poster.jpg`,
       `uploads/${uploaded.good}/source`,
     ]);
-    for (const file of files) expect(file).toMatch(/^(uploads|renditions)\/[0-9a-f-]{36}\/(source|\d+p\.mp4|poster\.jpg)$/);
+    for (const file of files) {
+      expect(file).toMatch(/^(uploads\/[0-9a-f-]{36}\/source|renditions\/[0-9a-f-]{36}\/(manifest\.json|v[0-9a-z]+-[0-9a-f]{12}\/(\d+p\.mp4|poster\.jpg)))$/);
+    }
     // Where the name would have led, relative to the upload's directory or to the root: nothing.
     for (const base of [stack.file(`uploads/${uploaded.good}`), stack.mediaRoot]) {
       expect(existsSync(path.resolve(base, HOSTILE_FILENAME))).toBe(false);

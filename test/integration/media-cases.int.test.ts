@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
-import { posterKey, sourceKey } from '../../services/media/keys.js';
+import { sourceKey } from '../../services/media/keys.js';
 import { createMediaProcessor, type ProcessResult } from '../../services/media/processVideo.js';
 import { LocalDiskStorage } from '../../services/media/storage.js';
 import { ffprobeJson, type ProbeStream } from '../helpers/media.js';
@@ -175,7 +175,7 @@ const REFERENCE_TONE_MAP = ['zscale=t=linear:npl=100', 'format=gbrpf32le', 'zsca
 describe('HDR sources become SDR BT.709', () => {
   it.each(['pq', 'hlg'] as const)('m06/m07: %s HEVC: renditions tagged BT.709, a poster that looks like the tone-mapped frame', async (transfer) => {
     const file = await hdrHevc(clips(), transfer, 1);
-    const { videoId, result } = await processFile(file);
+    const { result } = await processFile(file);
     const facts = await expectContent(result, 1);
     for (const { video } of facts) {
       expect(video).toMatchObject({ pix_fmt: 'yuv420p', color_transfer: 'bt709', color_primaries: 'bt709', color_space: 'bt709' });
@@ -184,7 +184,7 @@ describe('HDR sources become SDR BT.709', () => {
     // The source frame at the poster's position (10 % of 1 s), tone-mapped by the reference, and left as is.
     const reference = await lumaAndSaturation(file, REFERENCE_TONE_MAP, 0.1);
     const untouched = await lumaAndSaturation(file, [], 0.1);
-    const poster = await lumaAndSaturation(storage.localPath(posterKey(videoId)));
+    const poster = await lumaAndSaturation(storage.localPath(result.poster!.storageKey));
     const tolerance = { luma: 8, saturation: 15 };
     expect(Math.abs(poster.luma - reference.luma), `poster ${JSON.stringify(poster)} vs ${JSON.stringify(reference)}`).toBeLessThan(tolerance.luma);
     expect(Math.abs(poster.saturation - reference.saturation)).toBeLessThan(tolerance.saturation);

@@ -11,12 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
 import { MediaInfoSchema, PosterSchema, RenditionSchema } from '../../services/domain/events.js';
-import { posterKey, renditionKey, renditionsPrefix, sourceKey } from '../../services/media/keys.js';
+import { outputSetKey, POSTER_NAME, renditionName, sourceKey } from '../../services/media/keys.js';
 import { planLadder } from '../../services/media/ladder.js';
 import { mp4DurationSeconds } from '../../services/media/mp4Duration.js';
 import { createMediaProcessor, type ProcessResult } from '../../services/media/processVideo.js';
 import { probeMedia, type ProbedMedia } from '../../services/media/probe.js';
-import { LocalDiskStorage, type LocalFile, type MediaStorage, type WriteStreamOptions } from '../../services/media/storage.js';
+import { LocalDiskStorage, type LocalFile, type MediaStorage, type OutputSet } from '../../services/media/storage.js';
 import { transcodeRenditions } from '../../services/media/transcode.js';
 import {
   ffmpegCli,
@@ -77,11 +77,29 @@ async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<Fram
 }
 
 const videoOf = (streams: ProbeStream[]) => streams.find((stream) => stream.codec_type === 'video');
-const outputsOf = (videoId: string) => listFiles(storage.localPath(renditionsPrefix(videoId)));
+/**
+ * Names of the files in the video's committed output set. Fails unless the set's directory holds exactly
+ * that one version and its manifest (no other version, no staging left); [] when nothing was committed.
+ */
+async function outputsOf(videoId: string, on: LocalDiskStorage = storage): Promise<string[]> {
+  const setDir = on.localPath(outputSetKey(videoId));
+  const manifest = await on.readManifest(outputSetKey(videoId));
+  if (manifest === null) return listFiles(setDir);
+  const names = manifest.files.map((file) => file.name);
+  expect(await listFiles(setDir)).toEqual([...names.map((name) => `${manifest.version}/${name}`), 'manifest.json'].sort());
+  return names;
+}
+/** The key `name` has in the video's committed output set. */
+async function committedKey(videoId: string, name: string): Promise<string> {
+  const manifest = await storage.readManifest(outputSetKey(videoId));
+  const file = manifest?.files.find((candidate) => candidate.name === name);
+  if (file === undefined) throw new Error(`${name} is not in the committed output set of ${videoId}`);
+  return file.key;
+}
 const isRed = ([r, g, b]: [number, number, number]) => r > 180 && g < 80 && b < 80;
 /** A failed run leaves nothing, not even the empty directory its temp files were made in. */
 async function expectNoOutputDirectory(videoId: string) {
-  await expect(stat(storage.localPath(renditionsPrefix(videoId)))).rejects.toMatchObject({ code: 'ENOENT' });
+  await expect(stat(storage.localPath(outputSetKey(videoId)))).rejects.toMatchObject({ code: 'ENOENT' });
 }
 const tempFilesUnder = async (root: string) => (await listFiles(root)).filter((file) => path.basename(file).startsWith('.'));
 
@@ -136,15 +154,15 @@ describe('createMediaProcessor().process', () => {
     });
     for (const rendition of result.renditions) z.strictObject(RenditionSchema.shape).parse(rendition);
     expect(result.renditions.map(({ label, width, height, storageKey }) => ({ label, width, height, storageKey }))).toEqual([
-      { label: '720p', width: 1280, height: 720, storageKey: renditionKey(videoId, '720p') },
-      { label: '480p', width: 854, height: 480, storageKey: renditionKey(videoId, '480p') },
-      { label: '360p', width: 640, height: 360, storageKey: renditionKey(videoId, '360p') },
+      { label: '720p', width: 1280, height: 720, storageKey: await committedKey(videoId, '720p.mp4') },
+      { label: '480p', width: 854, height: 480, storageKey: await committedKey(videoId, '480p.mp4') },
+      { label: '360p', width: 640, height: 360, storageKey: await committedKey(videoId, '360p.mp4') },
     ]);
     for (const rendition of result.renditions) expect(rendition.height).toBeLessThanOrEqual(720);
     await expectWebReady(result, { audio: true });
 
-    expect(z.strictObject(PosterSchema.shape).parse(result.poster)).toEqual({ storageKey: posterKey(videoId), width: 1280, height: 720 });
-    const posterFile = storage.localPath(posterKey(videoId));
+    expect(z.strictObject(PosterSchema.shape).parse(result.poster)).toEqual({ storageKey: await committedKey(videoId, POSTER_NAME), width: 1280, height: 720 });
+    const posterFile = storage.localPath(await committedKey(videoId, POSTER_NAME));
     const jpeg = await readFile(posterFile);
     expect(jpeg.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff])); // JPEG SOI marker
     expect(videoOf((await ffprobeJson(posterFile)).streams)).toMatchObject({ codec_name: 'mjpeg', width: 1280, height: 720 });
@@ -173,13 +191,13 @@ describe('createMediaProcessor().process', () => {
     expect(result.renditions.map(({ label, width, height }) => `${label} ${width}x${height}`)).toEqual(['480p 480x854', '360p 360x640']);
     await expectWebReady(result, { audio: false });
 
-    const file = storage.localPath(renditionKey(videoId, '480p'));
+    const file = storage.localPath(await committedKey(videoId, renditionName('480p')));
     expect(isRed(await pixelRgb(file, 360, 200)), 'top-right is the stored top-left').toBe(true);
     for (const [x, y] of [[120, 200], [120, 640], [360, 640]] as const) {
       expect(isRed(await pixelRgb(file, x, y)), `pixel ${x},${y}`).toBe(false);
     }
     expect(result.poster).toMatchObject({ width: 480, height: 854 });
-    expect(isRed(await pixelRgb(storage.localPath(posterKey(videoId)), 360, 200))).toBe(true);
+    expect(isRed(await pixelRgb(storage.localPath(await committedKey(videoId, POSTER_NAME)), 360, 200))).toBe(true);
   });
 
   it('gives even dimensions for an odd-sized 853x479 source', async () => {
@@ -267,7 +285,7 @@ describe('createMediaProcessor().process', () => {
     const { videoId, key } = await upload(file);
     const result = await processor.process({ videoId, sourceKey: key });
     expect(result.poster).toMatchObject({ width: 320, height: 240 });
-    const [r, g, b] = await pixelRgb(storage.localPath(posterKey(videoId)), 160, 120);
+    const [r, g, b] = await pixelRgb(storage.localPath(await committedKey(videoId, POSTER_NAME)), 160, 120);
     expect(isRed([r, g, b]), `poster colour ${r},${g},${b} is not the red of 0.5-1.5 s`).toBe(true);
   });
 
@@ -312,15 +330,15 @@ describe('createMediaProcessor().process', () => {
     expect(ladder!.filter((arg) => arg === '-threads')).toHaveLength(3);
   });
 
-  it('replaces its outputs when a video is processed again (deterministic keys, no duplicates)', async () => {
+  it('replaces its output set when a video is processed again (one set per video, no duplicates)', async () => {
     const { videoId, key } = await uploadClip({ width: 640, height: 480, durationSeconds: 1 });
     const first = await processor.process({ videoId, sourceKey: key });
-    const firstInode = (await stat(storage.localPath(first.renditions[0]!.storageKey))).ino;
     const second = await processor.process({ videoId, sourceKey: key });
-    expect(second.renditions.map((rendition) => rendition.storageKey)).toEqual(first.renditions.map((rendition) => rendition.storageKey));
+    // Same names in the set; new keys (a new version), so a published key never changes its bytes.
+    expect(second.renditions.map((rendition) => rendition.label)).toEqual(first.renditions.map((rendition) => rendition.label));
+    for (const [index, rendition] of second.renditions.entries()) expect(rendition.storageKey).not.toBe(first.renditions[index]!.storageKey);
     expect(await outputsOf(videoId)).toEqual(['360p.mp4', '480p.mp4', 'poster.jpg']);
-    // A new file was renamed into place, not the old one kept.
-    expect((await stat(storage.localPath(second.renditions[0]!.storageKey))).ino).not.toBe(firstInode);
+    for (const rendition of first.renditions) expect(await storage.stat(rendition.storageKey)).toBeNull();
   });
 
   it('fails with SOURCE_MISSING (not retryable) when the upload is not in storage', async () => {
@@ -381,9 +399,8 @@ describe('refused input: typed, non-retryable, nothing written', () => {
   it('refuses an empty stored source with UPLOAD_EMPTY (the API already refuses empty uploads)', async () => {
     const videoId = randomUUID();
     const key = sourceKey(videoId);
-    const temp = await storage.tempPathFor(key);
-    await writeFile(temp, '');
-    await storage.commit(temp, key);
+    await mkdir(path.dirname(storage.localPath(key)), { recursive: true });
+    await writeFile(storage.localPath(key), '');
     const error = await failure(processor.process({ videoId, sourceKey: key }), ErrorCode.UPLOAD_EMPTY);
     expect(error.retryable).toBe(false);
     await expectNoOutputDirectory(videoId);
@@ -498,11 +515,18 @@ describe('timeouts and aborts: ffmpeg killed, no temp files left', () => {
     long = { ...uploaded, media: await probeMedia(storage.localPath(uploaded.key), limits) };
   });
 
-  const transcode = (options: { timeoutMs: number; signal?: AbortSignal; onProgress?: (percent: number) => void }) =>
-    transcodeRenditions(
-      { storage, videoId: long.videoId, sourcePath: storage.localPath(long.key), media: long.media, plan: planLadder(long.media) },
-      { threads: 0, ...options },
-    );
+  /** transcodeRenditions into the video's output set, aborting the set on failure as the processor does. */
+  async function transcode(options: { timeoutMs: number; signal?: AbortSignal; onProgress?: (percent: number) => void }) {
+    const outputs = await storage.openOutputSet(outputSetKey(long.videoId));
+    try {
+      return await transcodeRenditions(
+        { outputs, sourcePath: storage.localPath(long.key), media: long.media, plan: planLadder(long.media) },
+        { threads: 0, ...options },
+      );
+    } finally {
+      await outputs.abort();
+    }
+  }
 
   it('kills ffmpeg at the wall-clock timeout and fails with retryable JOB_TIMEOUT', async () => {
     // The 10 s 720p ladder takes several seconds; 500 ms cannot be enough.
@@ -560,8 +584,9 @@ describe('timeouts and aborts: ffmpeg killed, no temp files left', () => {
 /**
  * A MediaStorage whose objects are NOT local files, the way an S3-compatible backend works: objects live
  * in a "bucket" (here another LocalDiskStorage the processor never sees), readLocal downloads a copy into
- * a working directory, commit uploads the temp file. If the media code built paths from keys or read the
- * bucket behind the interface's back, processing through this would fail.
+ * a working directory, and an output set's files are produced there and uploaded on commit. If the media
+ * code built paths from keys or read the bucket behind the interface's back, processing through this
+ * would fail.
  */
 class CopyingStorage implements MediaStorage {
   constructor(
@@ -569,9 +594,13 @@ class CopyingStorage implements MediaStorage {
     readonly workDir: string,
   ) {}
 
-  writeStream(key: string, source: Readable, options: WriteStreamOptions) {
-    return this.bucket.writeStream(key, source, options);
-  }
+  writeStream: MediaStorage['writeStream'] = (key, source, options) => this.bucket.writeStream(key, source, options);
+  readManifest: MediaStorage['readManifest'] = (setKey) => this.bucket.readManifest(setKey);
+  read: MediaStorage['read'] = (key, range) => this.bucket.read(key, range);
+  remove = (key: string) => this.bucket.remove(key);
+  removePrefix = (prefix: string) => this.bucket.removePrefix(prefix);
+  exists = (key: string) => this.bucket.exists(key);
+  stat = (key: string) => this.bucket.stat(key);
 
   async readLocal(key: string): Promise<LocalFile | null> {
     const stored = await this.bucket.stat(key);
@@ -581,28 +610,43 @@ class CopyingStorage implements MediaStorage {
     return { path: copy, sizeBytes: stored.sizeBytes, release: () => rm(copy, { force: true }) };
   }
 
-  tempPathFor(key: string) {
-    return Promise.resolve(path.join(this.workDir, `.${key.replaceAll('/', '_')}.${randomUUID()}.tmp`));
+  async openOutputSet(setKey: string): Promise<OutputSet> {
+    const remote = await this.bucket.openOutputSet(setKey);
+    const scratch = path.join(this.workDir, `set-${randomUUID()}`);
+    const local = (name: string) => {
+      remote.keyOf(name); // validates the name, as every backend must before it touches a path
+      return path.join(scratch, name);
+    };
+    const upload = async () => {
+      for (const name of await listFiles(scratch)) await remote.writeFile(name, createReadStream(path.join(scratch, name)));
+    };
+    return {
+      setKey,
+      version: remote.version,
+      keyOf: (name) => remote.keyOf(name),
+      localPath: async (name) => {
+        await mkdir(path.dirname(local(name)), { recursive: true });
+        return local(name);
+      },
+      localDir: async (name) => {
+        await mkdir(local(name), { recursive: true });
+        return local(name);
+      },
+      writeFile: (name, body) => remote.writeFile(name, body),
+      commit: async () => {
+        try {
+          await upload();
+          return await remote.commit();
+        } finally {
+          await rm(scratch, { recursive: true, force: true });
+        }
+      },
+      abort: async () => {
+        await rm(scratch, { recursive: true, force: true });
+        await remote.abort();
+      },
+    };
   }
-
-  async commit(tempPath: string, key: string) {
-    await this.bucket.writeStream(key, createReadStream(tempPath), { maxBytes: 1024 ** 3 });
-    await rm(tempPath);
-  }
-
-  discard(tempPath: string) {
-    return rm(tempPath, { force: true });
-  }
-
-  async removeTemps(prefix: string) {
-    const mine = (await readdir(this.workDir)).filter((name) => name.startsWith(`.${prefix.replaceAll('/', '_')}`));
-    await Promise.all(mine.map((name) => rm(path.join(this.workDir, name), { force: true })));
-  }
-
-  remove = (key: string) => this.bucket.remove(key);
-  removePrefix = (prefix: string) => this.bucket.removePrefix(prefix);
-  exists = (key: string) => this.bucket.exists(key);
-  stat = (key: string) => this.bucket.stat(key);
 }
 
 describe('storage behind the MediaStorage interface', () => {
@@ -617,7 +661,7 @@ describe('storage behind the MediaStorage interface', () => {
     const key = sourceKey(videoId);
     await remote.writeStream(key, createReadStream(await makeClip(clips, { width: 640, height: 360, durationSeconds: 1, audio: true })), { maxBytes: 10 * 1024 * 1024 });
     const result = await remoteProcessor.process({ videoId, sourceKey: key });
-    expect(await listFiles(bucket.localPath(renditionsPrefix(videoId)))).toEqual(['360p.mp4', 'poster.jpg']);
+    expect(await outputsOf(videoId, bucket)).toEqual(['360p.mp4', 'poster.jpg']);
     for (const rendition of result.renditions) expect(await bucket.stat(rendition.storageKey)).toMatchObject({ sizeBytes: rendition.sizeBytes });
     expect(await readdir(workDir)).toEqual([]);
 
@@ -628,18 +672,19 @@ describe('storage behind the MediaStorage interface', () => {
     expect(await readdir(workDir)).toEqual([]);
   });
 
-  it('removes the temp files a killed run left behind when the video is processed again', async () => {
+  it('removes what a killed run left behind when the video is processed again', async () => {
     const { videoId, key } = await uploadClip({ width: 320, height: 240, durationSeconds: 1 });
-    // What a SIGKILLed worker leaves: a half-written temp file beside where the rendition would go.
-    const leftover = await storage.tempPathFor(renditionKey(videoId, '240p'));
-    await writeFile(leftover, 'half a rendition');
+    // What a SIGKILLed worker leaves: an output set never committed, with a half-written rendition.
+    const killed = await storage.openOutputSet(outputSetKey(videoId));
+    await writeFile(await killed.localPath(renditionName('240p')), 'half a rendition');
     await processor.process({ videoId, sourceKey: key });
     expect(await outputsOf(videoId)).toEqual(['240p.mp4', 'poster.jpg']);
 
     // Also when the next run fails (here: the source is no video any more), and then not even the
     // directory stays.
-    await storage.removePrefix(renditionsPrefix(videoId));
-    await writeFile(await storage.tempPathFor(renditionKey(videoId, '240p')), 'half a rendition');
+    await storage.removePrefix(outputSetKey(videoId));
+    const killedAgain = await storage.openOutputSet(outputSetKey(videoId));
+    await writeFile(await killedAgain.localPath(renditionName('240p')), 'half a rendition');
     await storage.remove(key);
     await storage.writeStream(key, Readable.from([Buffer.from('no longer a video')]), { maxBytes: 1024 });
     await failure(processor.process({ videoId, sourceKey: key }), ErrorCode.NOT_A_VIDEO);
@@ -819,54 +864,13 @@ describe('LocalDiskStorage', () => {
       await failure(storage.writeStream(bad, source, { maxBytes: 10 }), ErrorCode.BAD_USER_INPUT);
       expect(source.destroyed).toBe(true);
       expect(() => storage.localPath(bad)).toThrow(FramelogError);
-      await failure(storage.tempPathFor(bad), ErrorCode.BAD_USER_INPUT);
+      await failure(storage.openOutputSet(bad), ErrorCode.BAD_USER_INPUT);
+      await failure(storage.stat(bad), ErrorCode.BAD_USER_INPUT);
+      await failure(storage.read(bad), ErrorCode.BAD_USER_INPUT);
       await failure(storage.remove(bad), ErrorCode.BAD_USER_INPUT);
       await failure(storage.removePrefix(bad), ErrorCode.BAD_USER_INPUT);
       await failure(storage.exists(bad), ErrorCode.BAD_USER_INPUT);
     }
     await expect(stat(outside)).rejects.toMatchObject({ code: 'ENOENT' });
-  });
-
-  it('discards only its own temp files, and the directory tempPathFor made when nothing else is in it', async () => {
-    const videoId = randomUUID();
-    const temp = await storage.tempPathFor(renditionKey(videoId, '360p'));
-    await writeFile(temp, 'partial');
-    const outside = path.join(dir, 'precious.txt');
-    await writeFile(outside, 'keep me');
-    for (const notATemp of [outside, storage.localPath(sourceKey(randomUUID())), path.join(path.dirname(temp), 'visible.tmp')]) {
-      await failure(storage.discard(notATemp), ErrorCode.INTERNAL);
-    }
-    expect(await readFile(outside, 'utf8')).toBe('keep me');
-    await storage.discard(temp);
-    await expectNoOutputDirectory(videoId);
-    await storage.discard(temp); // a second discard is fine
-  });
-
-  it('commits a temp file into place, then removes by key and by prefix', async () => {
-    const videoId = randomUUID();
-    const first = renditionKey(videoId, '360p');
-    const temp = await storage.tempPathFor(first);
-    expect(path.dirname(temp)).toBe(path.dirname(storage.localPath(first)));
-    expect(path.basename(temp).startsWith('.')).toBe(true);
-    await writeFile(temp, 'one');
-    await storage.commit(temp, first);
-    expect(await readFile(storage.localPath(first), 'utf8')).toBe('one');
-    await expect(stat(temp)).rejects.toMatchObject({ code: 'ENOENT' });
-
-    const replacement = await storage.tempPathFor(first);
-    await writeFile(replacement, 'two');
-    await storage.commit(replacement, first);
-    expect(await readFile(storage.localPath(first), 'utf8')).toBe('two');
-
-    const poster = await storage.tempPathFor(posterKey(videoId));
-    await writeFile(poster, 'jpeg');
-    await storage.commit(poster, posterKey(videoId));
-    await storage.remove(posterKey(videoId));
-    expect(await storage.exists(posterKey(videoId))).toBe(false);
-    await storage.remove(posterKey(videoId)); // removing twice is fine
-    expect(await storage.stat(first)).toMatchObject({ sizeBytes: 3 });
-    await storage.removePrefix(renditionsPrefix(videoId));
-    expect(await storage.exists(first)).toBe(false);
-    expect(await outputsOf(videoId)).toEqual([]);
   });
 });
