@@ -3,16 +3,19 @@ import { pipeline } from 'node:stream/promises';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import { isValidKey } from '../media/keys.js';
 import type { ByteRange, MediaStorage, StoredObject } from '../media/storage.js';
-import { CORS_HEADERS, cacheControlOf, contentTypeOf, decideRange, isServable } from '../media/storage/httpPolicy.js';
+import { CORS_HEADERS, cacheControlOf, contentTypeOf, decideRange } from '../media/storage/httpPolicy.js';
+import { PublishedOutputs } from '../media/storage/published.js';
 import { notFoundHandler, respondWithError } from './errors.js';
 
 /**
  * GET/HEAD /media/<key>: outputs served from storage (any backend), with the headers httpPolicy.ts
  * decides: content type, Cache-Control, CORS, ETag/Last-Modified (304), Range (206/416). A path that is
- * not a valid key (traversal, dot segments) is 403 BAD_USER_INPUT; a key that is not public (sources,
- * manifests) or not there is 404 NOT_FOUND. Mount it at `/media`.
+ * not a valid key (traversal, dot segments) is 403 BAD_USER_INPUT; a key that is not published
+ * (published.ts: sources, manifests, versions not committed) or not there is 404 NOT_FOUND. Mount it at
+ * `/media`.
  */
 export function mediaRoute(storage: MediaStorage): RequestHandler {
+  const published = new PublishedOutputs(storage);
   return async (req, res, next) => {
     if (req.method === 'OPTIONS') {
       res.set(CORS_HEADERS).status(204).end();
@@ -27,7 +30,7 @@ export function mediaRoute(storage: MediaStorage): RequestHandler {
       respondWithError(res, 403, new FramelogError(ErrorCode.BAD_USER_INPUT, 'Forbidden: a media path is a storage key of [A-Za-z0-9._-] segments.'));
       return;
     }
-    const stored = isServable(key) ? await storage.stat(key) : null;
+    const stored = await published.stat(key);
     if (stored === null) {
       notFoundHandler(req, res, next);
       return;

@@ -78,11 +78,15 @@ export const manifestKey = (setKey: string): string => `${assertValidKey(setKey)
 /** An output set version id: `v` + milliseconds since the epoch in base 36 + `-` + 12 random hex digits. */
 export const OUTPUT_VERSION = /^v[0-9a-z]{1,12}-[0-9a-f]{12}$/;
 
-/** `renditions/<id>/<version>/<name…>`: a file of a committed output set version, whose bytes never change. */
-export function isVersionedOutputKey(key: string): boolean {
+/** The set and version of `renditions/<id>/<version>/<name…>`, a file of an output set version; else null. */
+export function outputVersionOf(key: string): { setKey: string; version: string } | null {
   const [top, id, version, ...name] = key.split('/');
-  return top === 'renditions' && id !== undefined && ID.test(id) && version !== undefined && OUTPUT_VERSION.test(version) && name.length > 0;
+  const versioned = top === 'renditions' && id !== undefined && ID.test(id) && version !== undefined && OUTPUT_VERSION.test(version) && name.length > 0;
+  return versioned ? { setKey: `${top}/${id}`, version } : null;
 }
+
+/** Whether `key` is a file of an output set version, whose bytes never change once committed. */
+export const isVersionedOutputKey = (key: string): boolean => outputVersionOf(key) !== null;
 
 /**
  * Keys the public /media route may serve: valid keys under `renditions/` except manifests (bookkeeping,

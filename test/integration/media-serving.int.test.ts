@@ -12,6 +12,7 @@ import { mediaRoute } from '../../services/api/media.js';
 import { createLogger } from '../../services/logger.js';
 import { outputSetKey, sourceKey } from '../../services/media/keys.js';
 import { LocalDiskStorage, type OutputManifest } from '../../services/media/storage.js';
+import { newOutputVersion } from '../../services/media/storage/localOutputSet.js';
 
 /**
  * The /media route over the local backend, on a real HTTP server: what players and CDNs see (content
@@ -160,6 +161,25 @@ describe('/media served from storage', () => {
       expect(await response.json()).toMatchObject({ errors: [{ extensions: { code: 'NOT_FOUND' } }] });
     }
     await uncommitted.abort();
+  });
+
+  it('serves only the version the manifest names: not one uploaded without a commit, not a replaced one', async () => {
+    // What a backend without atomic rename (S3) has while a set is being uploaded: objects at a version's
+    // keys that no manifest names yet.
+    const setKey = outputSetKey(randomUUID());
+    const early = `${setKey}/${newOutputVersion()}/720p.mp4`;
+    await storage.writeStream(early, Readable.from([Buffer.from('uploading')]), { maxBytes: 100 });
+    expect((await fetch(`${base}/${early}`)).status).toBe(404);
+
+    const first = await storage.openOutputSet(setKey);
+    await first.writeFile('720p.mp4', 'first');
+    await first.commit();
+    expect(await (await fetch(`${base}/${first.keyOf('720p.mp4')}`)).text()).toBe('first');
+    const second = await storage.openOutputSet(setKey);
+    await second.writeFile('720p.mp4', 'second');
+    await second.commit();
+    expect(await (await fetch(`${base}/${second.keyOf('720p.mp4')}`)).text()).toBe('second');
+    expect((await fetch(`${base}/${first.keyOf('720p.mp4')}`)).status).toBe(404);
   });
 
   it('refuses paths that are not storage keys (traversal, dot segments, bad escapes) with 403 BAD_USER_INPUT', async () => {

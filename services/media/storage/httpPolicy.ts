@@ -1,5 +1,5 @@
 import type { ByteRange } from './types.js';
-import { isPublicOutputKey, isVersionedOutputKey } from '../keys.js';
+import { isVersionedOutputKey } from '../keys.js';
 
 /**
  * How stored outputs are answered over HTTP, decided here once for every backend: content type, caching,
@@ -48,9 +48,6 @@ export function cacheControlOf(key: string): string {
   if (isVersionedOutputKey(key)) return `public, max-age=${IMMUTABLE_MAX_AGE_SECONDS}, immutable`;
   return 'public, max-age=0, must-revalidate';
 }
-
-/** Whether `key` may be served publicly: outputs only (never uploaded sources, never manifests). */
-export const isServable = (key: string): boolean => isPublicOutputKey(key);
 
 /**
  * CORS for players on other origins (hls.js, dash.js fetch segments with XHR/fetch and Range): any

@@ -9,8 +9,8 @@ import type { Readable } from 'node:stream';
  *   file for ffmpeg (`readLocal`);
  * - output sets: everything one processing run of a video produces (MP4 renditions, poster, HLS/DASH
  *   playlists, init segments, media segments), written as a set and published together (`openOutputSet`);
- * - reads for the public `/media` route (`stat` + `read` with a byte range), whose HTTP headers are
- *   decided in one place (httpPolicy.ts), not by the backend.
+ * - reads for the public `/media` route (`stat` + `read` with a byte range); what is served and with which
+ *   HTTP headers is decided once for every backend (published.ts, httpPolicy.ts), not by the backend.
  */
 export interface MediaStorage {
   /**
@@ -37,8 +37,9 @@ export interface MediaStorage {
   readManifest(setKey: string): Promise<OutputManifest | null>;
 
   /**
-   * Size, time and validator of `key`, or null when nothing readable is there. Files of an output set
-   * version that is not committed are never readable.
+   * Size, time and validator of `key`, or null when nothing is there. A backend may show files of a
+   * version not committed yet (S3 objects are visible once uploaded): /media serves only versions the
+   * manifest names (published.ts), so that is decided once, not per backend.
    */
   stat(key: string): Promise<StoredObject | null>;
 
