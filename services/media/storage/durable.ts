@@ -1,26 +1,21 @@
 import { open } from 'node:fs/promises';
 
-/** Makes a rename or unlink in `dir` durable (the directory entry itself must reach the disk). */
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
+async function flush(target: string, how: 'sync' | 'datasync'): Promise<void> {
+  const handle = await open(target, 'r');
   try {
-    await handle.sync();
+    await handle[how]();
   } finally {
     await handle.close();
   }
 }
 
+/** Makes a rename or unlink in `dir` durable (the directory entry itself must reach the disk). */
+export const syncDirectory = (dir: string): Promise<void> => flush(dir, 'sync');
+
 /**
  * Flushes a file's bytes to disk. Producers such as ffmpeg do not fsync: without this, a crash could leave
  * a rename durable and the bytes not, an empty or torn file under a key an event already names.
  */
-export async function syncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-}
+export const syncFile = (file: string): Promise<void> => flush(file, 'datasync');
 
 export const isMissing = (error: unknown): boolean => (error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
