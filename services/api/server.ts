@@ -81,6 +81,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
     // CSRF prevention stays on (Apollo's default): multipart needs `apollo-require-preflight`.
     csrfPrevention: true,
     validationRules: protection.validationRules,
+    parseOptions: protection.parseOptions,
     allowBatchedHttpRequests: protection.allowBatchedHttpRequests,
     includeStacktraceInErrorResponses: false,
     // main.ts owns the shutdown order (HTTP, relay, broker, pool); Apollo must not race it.
