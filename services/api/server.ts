@@ -15,6 +15,7 @@ import { graphqlProtection } from './armor.js';
 import type { ApiContext } from './context.js';
 import type { ApiDeps } from './deps.js';
 import { createFormatError, httpErrorHandler, notFoundHandler } from './errors.js';
+import { requestBoundaryPlugin } from './requestBoundary.js';
 import { resolvers } from './resolvers.js';
 import { attachSubscriptionServer } from './subscriptions/wsServer.js';
 import { graphqlMultipart } from './upload.js';
@@ -93,6 +94,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
       ApolloServerPluginCacheControlDisabled(),
       ...protection.plugins,
       authorizationPlugin,
+      requestBoundaryPlugin,
       // WebSocket clients are closed when Apollo drains, so they do not hold the HTTP server open.
       { serverWillStart: () => Promise.resolve({ drainServer: () => subscriptions.dispose() }) },
     ],
