@@ -74,7 +74,12 @@ const server = await createApiServer(
       },
     },
   },
-  { mediaRoot: config.MEDIA_ROOT, introspection: !production, requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000 },
+  {
+    mediaRoot: config.MEDIA_ROOT,
+    introspection: !production,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
+    subscriptionLimits: { perSocket: config.MAX_SUBSCRIPTIONS_PER_SOCKET, perToken: config.MAX_SUBSCRIPTIONS_PER_TOKEN },
+  },
 );
 const port = await server.listen(config.PORT, config.HOST);
 const url = `http://${config.HOST}:${port}`;

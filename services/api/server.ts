@@ -17,6 +17,7 @@ import type { ApiDeps } from './deps.js';
 import { createFormatError, httpErrorHandler, notFoundHandler } from './errors.js';
 import { requestBoundaryPlugin } from './requestBoundary.js';
 import { resolvers } from './resolvers.js';
+import type { SubscriptionLimits } from './subscriptions/connections.js';
 import { attachSubscriptionServer } from './subscriptions/wsServer.js';
 import { graphqlMultipart } from './upload.js';
 
@@ -29,6 +30,8 @@ export interface ApiServerOptions {
   introspection: boolean;
   /** REQUEST_TIMEOUT_SECONDS, in ms: the longest a whole request (an upload's body included) may take. */
   requestTimeoutMs: number;
+  /** MAX_SUBSCRIPTIONS_PER_SOCKET and MAX_SUBSCRIPTIONS_PER_TOKEN. */
+  subscriptionLimits: SubscriptionLimits;
 }
 
 export interface ApiServer {
@@ -74,7 +77,11 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
   // Depth, cost, alias, directive and token limits; batched requests are refused.
   const protection = graphqlProtection<ApiContext>();
   // Subscriptions (videoUpdated) over graphql-ws on the same server and path, with the same limits.
-  const subscriptions = attachSubscriptionServer(httpServer, schema, deps, { validationRules: protection.validationRules });
+  const subscriptions = attachSubscriptionServer(httpServer, schema, deps, {
+    validationRules: protection.validationRules,
+    parseOptions: protection.parseOptions,
+    limits: options.subscriptionLimits,
+  });
   const apollo = new ApolloServer<ApiContext>({
     schema,
     introspection: options.introspection,
