@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, FramelogError } from './domain/errors.js';
+import { exitIfRefused } from './startup.js';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const msList = z
@@ -94,8 +95,6 @@ export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
   try {
     return loadConfig(env);
   } catch (error) {
-    if (!(error instanceof FramelogError)) throw error;
-    process.stderr.write(`${error.code}: ${error.message}\n`);
-    process.exit(2);
+    return exitIfRefused(error);
   }
 }

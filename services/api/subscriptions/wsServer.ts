@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
+import type { Duplex } from 'node:stream';
 import { GraphQLError, Kind, OperationTypeNode, getOperationAST, parse, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
 import type { SubscribePayload } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
@@ -45,7 +46,8 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
   const prepare = subscriptionPreparer(schema, options);
   // ws accepts 100 MiB messages by default; a subscription is a few hundred bytes, and HTTP bodies stop
   // at 1 MB. A larger message closes the socket with 1009.
-  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: MAX_MESSAGE_BYTES });
+  const wsServer = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
+  acceptUpgrades(httpServer, wsServer, '/graphql');
   const formatError = createFormatError(deps.log);
   const connections = new Connections({
     authenticate: deps.authenticate,
@@ -111,6 +113,21 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
       await cleanup.dispose();
     },
   };
+}
+
+/**
+ * Hands WebSocket upgrades of `path` to `wsServer` and refuses others. Not `new WebSocketServer({ server })`:
+ * that re-emits the HTTP server's errors on the WebSocket server, where graphql-ws prints a failed listen
+ * (a port in use) as an internal error with a stack trace instead of letting start-up refuse it.
+ */
+function acceptUpgrades(httpServer: http.Server, wsServer: WebSocketServer, path: string): void {
+  httpServer.on('upgrade', (request: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (new URL(request.url ?? '/', 'http://localhost').pathname !== path) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+  });
 }
 
 /**
