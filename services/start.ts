@@ -1,10 +1,12 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from './config.js';
+import { ErrorCode, FramelogError, messageOf } from './domain/errors.js';
 import { ensureDatabase, migrateToLatest } from './eventstore/migrate.js';
+import { isConnectionError } from './eventstore/pgErrors.js';
 import { createLogger } from './logger.js';
 import { nextRestartDelay } from './restartPolicy.js';
-import { STARTUP_REFUSED_EXIT_CODE } from './startup.js';
+import { STARTUP_REFUSED_EXIT_CODE, exitRefusingToStart } from './startup.js';
 
 /**
  * `npm start`: migrates, then runs the API (with the outbox relay) and WORKERS worker processes,
@@ -13,9 +15,24 @@ import { STARTUP_REFUSED_EXIT_CODE } from './startup.js';
 const config = loadConfigOrExit();
 const log = createLogger('framelog', config.LOG_LEVEL);
 
-await ensureDatabase(config.DATABASE_URL);
-for (const result of (await migrateToLatest(config.DATABASE_URL)).results) {
-  log.info({ migration: result.migrationName, status: result.status }, 'migration');
+await prepareDatabase();
+
+/**
+ * Creates the database if missing and migrates it. PostgreSQL out of reach is a refusal (one line
+ * saying what to do), not a stack trace: nothing here would retry it.
+ */
+async function prepareDatabase(): Promise<void> {
+  try {
+    await ensureDatabase(config.DATABASE_URL);
+    for (const result of (await migrateToLatest(config.DATABASE_URL)).results) {
+      log.info({ migration: result.migrationName, status: result.status }, 'migration');
+    }
+  } catch (error) {
+    if (!isConnectionError(error) && (error as NodeJS.ErrnoException | null)?.code !== 'ENOTFOUND') throw error;
+    const url = new URL(config.DATABASE_URL);
+    const where = `${url.hostname}:${url.port || 5432}`;
+    exitRefusingToStart(new FramelogError(ErrorCode.DATABASE_UNAVAILABLE, `DATABASE_URL: PostgreSQL at ${where} cannot be reached (${messageOf(error)}); start it (ops/bootstrap.sh) or fix DATABASE_URL.`));
+  }
 }
 
 const entry = (service: string) => fileURLToPath(new URL(`./${service}/main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));

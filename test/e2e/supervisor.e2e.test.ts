@@ -110,6 +110,14 @@ describe('o02: start-up refusals under npm start', () => {
     noStackTrace(supervisor);
   });
 
+  it('PostgreSQL out of reach: one line naming DATABASE_URL, exit 2', async () => {
+    const port = await freePort();
+    const supervisor = npmStart({ DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/framelog` });
+    expect((await supervisor.exited).code).toBe(2);
+    expect(refusals(supervisor)).toEqual([expect.stringMatching(new RegExp(`^DATABASE_UNAVAILABLE: DATABASE_URL: PostgreSQL at 127\\.0\\.0\\.1:${port} cannot be reached .*; start it \\(ops/bootstrap\\.sh\\) or fix DATABASE_URL\\.$`))]);
+    noStackTrace(supervisor);
+  });
+
   it('a bad setting: one line naming it, exit 2', async () => {
     const supervisor = npmStart({ WORKERS: 'two' });
     expect((await supervisor.exited).code).toBe(2);
