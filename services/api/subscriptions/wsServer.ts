@@ -10,7 +10,7 @@ import type { Principal } from '../auth/authenticate.js';
 import { can, requiredPermission } from '../auth/roles.js';
 import type { ApiContext } from '../context.js';
 import type { ApiDeps } from '../deps.js';
-import { createFormatError } from '../errors.js';
+import { createFormatError, toFramelogError } from '../errors.js';
 import { checkRequestInput } from '../requestBoundary.js';
 import { Connections, type Connection, type SubscriptionLimits } from './connections.js';
 
@@ -89,8 +89,8 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
         try {
           await deps.authenticate(connection.authorization);
         } catch (error) {
-          if (!(error instanceof FramelogError)) throw error;
-          return refusal(error);
+          // A revoked token, or PostgreSQL away (DATABASE_UNAVAILABLE): this operation's error, the socket stays.
+          return refusal(toFramelogError(error));
         }
         return prepare(connection.principal, payload);
       },
