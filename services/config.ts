@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ErrorCode, FramelogError } from './domain/errors.js';
+import { exitIfRefused } from './startup.js';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const msList = z
@@ -47,6 +48,10 @@ export const ConfigSchema = z.object({
   PG_POOL_MAX: int(2, 1_000).default(10),
   /** How long the API reuses a token's principal without asking PostgreSQL; a revocation takes effect within it. 0 = never. */
   AUTH_CACHE_SECONDS: int(0, 300).default(5),
+  /** Subscriptions one WebSocket may run at once; each push of each one costs the API a database read. */
+  MAX_SUBSCRIPTIONS_PER_SOCKET: int(1, 100_000).default(100),
+  /** Subscriptions one API token may run at once over all its sockets (in one API process). */
+  MAX_SUBSCRIPTIONS_PER_TOKEN: int(1, 1_000_000).default(1_000),
   RELAY_BATCH_SIZE: int(1, 10_000).default(100),
   RELAY_SWEEP_MS: int(10).default(1_000),
   /** Run the outbox relay inside the API process (DESIGN §2). */
@@ -58,6 +63,9 @@ export const ConfigSchema = z.object({
   // A job outliving consumer_timeout would have its channel closed and be redelivered mid-work.
   message: 'must be at least 60 s below BROKER_CONSUMER_TIMEOUT_SECONDS (RabbitMQ consumer_timeout)',
   path: ['JOB_TIMEOUT_SECONDS'],
+}).refine((c) => c.MAX_SUBSCRIPTIONS_PER_SOCKET <= c.MAX_SUBSCRIPTIONS_PER_TOKEN, {
+  message: 'must not be above MAX_SUBSCRIPTIONS_PER_TOKEN (a socket carries one token)',
+  path: ['MAX_SUBSCRIPTIONS_PER_SOCKET'],
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -87,8 +95,6 @@ export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
   try {
     return loadConfig(env);
   } catch (error) {
-    if (!(error instanceof FramelogError)) throw error;
-    process.stderr.write(`${error.code}: ${error.message}\n`);
-    process.exit(2);
+    return exitIfRefused(error);
   }
 }

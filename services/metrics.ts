@@ -62,8 +62,19 @@ export interface MetricsListener {
   close(): Promise<void>;
 }
 
-/** A bare HTTP listener for /metrics, for processes without a web server (workers). Port 0: any free port. */
-export function serveMetrics(registry: Registry, port: number, host: string): Promise<MetricsListener> {
+export interface ServeMetricsOptions {
+  /**
+   * Ports to try after `port` when it is in use, one after another (`port + 1`, …): two workers on one
+   * machine must not fight over one port. 0 tries `port` alone.
+   */
+  nextPorts?: number;
+}
+
+/**
+ * A bare HTTP listener for /metrics, for processes without a web server (workers). Port 0: any free
+ * port. Rejects with the last listen error when no port could be had.
+ */
+export async function serveMetrics(registry: Registry, port: number, host: string, options: ServeMetricsOptions = {}): Promise<MetricsListener> {
   const server = http.createServer((req, res) => {
     if (req.method !== 'GET' || req.url?.split('?')[0] !== '/metrics') {
       res.writeHead(404).end();
@@ -74,14 +85,25 @@ export function serveMetrics(registry: Registry, port: number, host: string): Pr
       (error: unknown) => res.writeHead(500).end(String(error)),
     );
   });
+  const last = port === 0 ? 0 : Math.min(65_535, port + (options.nextPorts ?? 0));
+  for (let candidate = port; ; candidate += 1) {
+    try {
+      const bound = await listen(server, candidate, host);
+      return { port: bound, close: () => new Promise((done) => server.close(() => done())) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || candidate >= last) throw error;
+    }
+  }
+}
+
+function listen(server: http.Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const onError = (error: Error) => reject(error);
+    server.once('error', onError);
     server.listen(port, host, () => {
+      server.off('error', onError);
       const address = server.address();
-      resolve({
-        port: typeof address === 'object' && address ? address.port : port,
-        close: () => new Promise((done) => server.close(() => done())),
-      });
+      resolve(typeof address === 'object' && address ? address.port : port);
     });
   });
 }

@@ -1,8 +1,12 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from './config.js';
+import { ErrorCode, FramelogError, messageOf } from './domain/errors.js';
 import { ensureDatabase, migrateToLatest } from './eventstore/migrate.js';
+import { isConnectionError } from './eventstore/pgErrors.js';
 import { createLogger } from './logger.js';
+import { nextRestartDelay } from './restartPolicy.js';
+import { STARTUP_REFUSED_EXIT_CODE, exitRefusingToStart } from './startup.js';
 
 /**
  * `npm start`: migrates, then runs the API (with the outbox relay) and WORKERS worker processes,
@@ -11,21 +15,43 @@ import { createLogger } from './logger.js';
 const config = loadConfigOrExit();
 const log = createLogger('framelog', config.LOG_LEVEL);
 
-await ensureDatabase(config.DATABASE_URL);
-for (const result of (await migrateToLatest(config.DATABASE_URL)).results) {
-  log.info({ migration: result.migrationName, status: result.status }, 'migration');
+await prepareDatabase();
+
+/**
+ * Creates the database if missing and migrates it. PostgreSQL out of reach is a refusal (one line
+ * saying what to do), not a stack trace: nothing here would retry it.
+ */
+async function prepareDatabase(): Promise<void> {
+  try {
+    await ensureDatabase(config.DATABASE_URL);
+    for (const result of (await migrateToLatest(config.DATABASE_URL)).results) {
+      log.info({ migration: result.migrationName, status: result.status }, 'migration');
+    }
+  } catch (error) {
+    if (!isConnectionError(error) && (error as NodeJS.ErrnoException | null)?.code !== 'ENOTFOUND') throw error;
+    const url = new URL(config.DATABASE_URL);
+    const where = `${url.hostname}:${url.port || 5432}`;
+    exitRefusingToStart(new FramelogError(ErrorCode.DATABASE_UNAVAILABLE, `DATABASE_URL: PostgreSQL at ${where} cannot be reached (${messageOf(error)}); start it (ops/bootstrap.sh) or fix DATABASE_URL.`));
+  }
 }
 
 const entry = (service: string) => fileURLToPath(new URL(`./${service}/main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 const children = new Set<ChildProcess>();
 let stopping = false;
 
-function run(name: string, service: string, env: Record<string, string> = {}, restartDelayMs = 1_000): void {
+/**
+ * Runs one process and keeps it running: it is restarted when it dies, after nextRestartDelay (reset
+ * by a run that reached ready). A process that refuses its configuration (exit 2) is not restarted:
+ * everything stops and `npm start` exits 2, under the refusal's own line.
+ */
+function run(name: string, service: string, env: Record<string, string> = {}, previousDelayMs?: number): void {
   // fork keeps this process's execArgv, so a tsx-run parent gives tsx-run children.
   const child = fork(entry(service), [], { env: { ...process.env, FRAMELOG_PROCESS_NAME: name, ...env } });
   children.add(child);
+  let ready = false;
   child.on('message', (message: unknown) => {
     const m = message as { type?: string; url?: string };
+    if (m.type === 'listening' || m.type === 'ready') ready = true;
     if (m.type === 'listening') {
       console.log(`\nframelog is running — GraphQL at ${m.url}/graphql (workers: ${config.WORKERS})\n`);
     }
@@ -33,9 +59,14 @@ function run(name: string, service: string, env: Record<string, string> = {}, re
   child.on('exit', (code, signal) => {
     children.delete(child);
     if (stopping) return;
-    log.error({ name, code, signal }, 'process exited; restarting');
-    // Back off so a process that cannot start does not spin.
-    setTimeout(() => run(name, service, env, Math.min(restartDelayMs * 2, 30_000)), restartDelayMs).unref();
+    if (code === STARTUP_REFUSED_EXIT_CODE) {
+      log.error({ name, code }, `${name} refused to start with this configuration (its line above says what to do); stopping`);
+      stop('SIGTERM', STARTUP_REFUSED_EXIT_CODE);
+      return;
+    }
+    const delayMs = nextRestartDelay(previousDelayMs, ready);
+    log.error({ name, code, signal, restartInMs: delayMs }, 'process exited; restarting');
+    setTimeout(() => run(name, service, env, delayMs), delayMs).unref();
   });
 }
 
@@ -44,7 +75,7 @@ run('api', 'api');
 const metricsPort = (i: number) => String(config.METRICS_PORT === 0 ? 0 : config.METRICS_PORT + i - 1);
 for (let i = 1; i <= config.WORKERS; i += 1) run(`worker-${i}`, 'worker', { METRICS_PORT: metricsPort(i) });
 
-function stop(signal: NodeJS.Signals) {
+function stop(signal: NodeJS.Signals, exitCode = 0) {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'stopping');
@@ -52,9 +83,9 @@ function stop(signal: NodeJS.Signals) {
   const wait = setInterval(() => {
     if (children.size === 0) {
       clearInterval(wait);
-      process.exit(0);
+      process.exit(exitCode);
     }
   }, 100);
 }
-process.on('SIGINT', stop);
-process.on('SIGTERM', stop);
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));

@@ -35,6 +35,9 @@ export function toFramelogError(error: unknown): FramelogError {
 export function createFormatError(log: Logger) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
+    // A scalar refusing a literal in the query (a DateTime out of range) says why with its own code.
+    const scalarRefusal = code === 'GRAPHQL_VALIDATION_FAILED' && error instanceof GraphQLError ? error.originalError : undefined;
+    if (scalarRefusal instanceof FramelogError) return { ...formatted, extensions: { ...formatted.extensions, code: scalarRefusal.code } };
     if (typeof code === 'string' && CLIENT_CODES.has(code)) return formatted;
     const cause = unwrapResolverError(error);
     // Plugins (the role gate) reject with a GraphQLError wrapping the typed error.

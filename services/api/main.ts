@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { sql } from 'kysely';
 import { loadConfigOrExit } from '../config.js';
+import { exitIfRefused, listenRefusal } from '../startup.js';
 import { createDb, createPool } from '../eventstore/db.js';
 import { createLogger } from '../logger.js';
 import { LocalDiskStorage } from '../media/storage.js';
@@ -23,9 +24,9 @@ const db = createDb(pool);
 const storage = new LocalDiskStorage(config.MEDIA_ROOT);
 const production = config.NODE_ENV === 'production';
 
-// Production refuses to start without a token (the error stops the process); development may run open.
+// Production refuses to start without a token (one line, exit 2); development may run open.
 const authMode = await authModeAtStart(db, production).catch((error: unknown) => {
-  if (production) throw error;
+  if (production) exitIfRefused(error);
   log.warn({ err: error }, 'could not check for API tokens at start; each request checks again');
   return 'unknown' as const;
 });
@@ -74,9 +75,13 @@ const server = await createApiServer(
       },
     },
   },
-  { introspection: !production, requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000 },
+  {
+    introspection: !production,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
+    subscriptionLimits: { perSocket: config.MAX_SUBSCRIPTIONS_PER_SOCKET, perToken: config.MAX_SUBSCRIPTIONS_PER_TOKEN },
+  },
 );
-const port = await server.listen(config.PORT, config.HOST);
+const port = await server.listen(config.PORT, config.HOST).catch((error: unknown) => exitIfRefused(listenRefusal(error, 'PORT', `${config.HOST}:${config.PORT}`)));
 const url = `http://${config.HOST}:${port}`;
 log.info({ url, graphql: `${url}/graphql`, relay: config.RELAY_IN_API }, 'listening');
 process.send?.({ type: 'listening', url });

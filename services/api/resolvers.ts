@@ -23,7 +23,11 @@ const DateTime = new GraphQLScalarType<Date, string>({
 
 function parseDate(value: unknown): Date {
   const date = typeof value === 'string' ? new Date(value) : new Date(Number.NaN);
-  if (Number.isNaN(date.getTime())) throw new FramelogError(ErrorCode.BAD_USER_INPUT, 'DateTime must be an ISO-8601 string, e.g. 2026-01-31T12:00:00Z.');
+  // JavaScript dates reach 271 821 BC; PostgreSQL's timestamptz only 4713 BC. Four-digit years are enough.
+  const year = date.getUTCFullYear();
+  if (Number.isNaN(year) || year < 1 || year > 9999) {
+    throw new FramelogError(ErrorCode.BAD_USER_INPUT, 'DateTime must be an ISO-8601 string between the years 0001 and 9999, e.g. 2026-01-31T12:00:00Z.');
+  }
   return date;
 }
 

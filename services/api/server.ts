@@ -15,7 +15,9 @@ import { graphqlProtection } from './armor.js';
 import type { ApiContext } from './context.js';
 import type { ApiDeps } from './deps.js';
 import { createFormatError, httpErrorHandler, notFoundHandler } from './errors.js';
+import { requestBoundaryPlugin } from './requestBoundary.js';
 import { resolvers } from './resolvers.js';
+import type { SubscriptionLimits } from './subscriptions/connections.js';
 import { attachSubscriptionServer } from './subscriptions/wsServer.js';
 import { mediaRoute } from './media.js';
 import { graphqlMultipart } from './upload.js';
@@ -28,6 +30,8 @@ export interface ApiServerOptions {
   introspection: boolean;
   /** REQUEST_TIMEOUT_SECONDS, in ms: the longest a whole request (an upload's body included) may take. */
   requestTimeoutMs: number;
+  /** MAX_SUBSCRIPTIONS_PER_SOCKET and MAX_SUBSCRIPTIONS_PER_TOKEN. */
+  subscriptionLimits: SubscriptionLimits;
 }
 
 export interface ApiServer {
@@ -73,7 +77,11 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
   // Depth, cost, alias, directive and token limits; batched requests are refused.
   const protection = graphqlProtection<ApiContext>();
   // Subscriptions (videoUpdated) over graphql-ws on the same server and path, with the same limits.
-  const subscriptions = attachSubscriptionServer(httpServer, schema, deps, { validationRules: protection.validationRules });
+  const subscriptions = attachSubscriptionServer(httpServer, schema, deps, {
+    validationRules: protection.validationRules,
+    parseOptions: protection.parseOptions,
+    limits: options.subscriptionLimits,
+  });
   const apollo = new ApolloServer<ApiContext>({
     schema,
     introspection: options.introspection,
@@ -81,6 +89,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
     // CSRF prevention stays on (Apollo's default): multipart needs `apollo-require-preflight`.
     csrfPrevention: true,
     validationRules: protection.validationRules,
+    parseOptions: protection.parseOptions,
     allowBatchedHttpRequests: protection.allowBatchedHttpRequests,
     includeStacktraceInErrorResponses: false,
     // main.ts owns the shutdown order (HTTP, relay, broker, pool); Apollo must not race it.
@@ -92,6 +101,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
       ApolloServerPluginCacheControlDisabled(),
       ...protection.plugins,
       authorizationPlugin,
+      requestBoundaryPlugin,
       // WebSocket clients are closed when Apollo drains, so they do not hold the HTTP server open.
       { serverWillStart: () => Promise.resolve({ drainServer: () => subscriptions.dispose() }) },
     ],

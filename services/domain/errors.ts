@@ -24,6 +24,8 @@ export const ErrorCode = {
   UPLOAD_FAILED: 'UPLOAD_FAILED',
   /** No such route or media file. */
   NOT_FOUND: 'NOT_FOUND',
+  /** One more subscription would pass MAX_SUBSCRIPTIONS_PER_SOCKET or MAX_SUBSCRIPTIONS_PER_TOKEN. */
+  TOO_MANY_SUBSCRIPTIONS: 'TOO_MANY_SUBSCRIPTIONS',
   // media
   NOT_A_VIDEO: 'NOT_A_VIDEO',
   UNSUPPORTED_FORMAT: 'UNSUPPORTED_FORMAT',

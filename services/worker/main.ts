@@ -1,8 +1,11 @@
 import { loadConfigOrExit } from '../config.js';
+import { exitIfRefused } from '../startup.js';
 import { startWorker } from './startWorker.js';
 
 // Entry point of a worker process: the only place that reads the environment.
-const worker = await startWorker(loadConfigOrExit());
+const worker = await startWorker(loadConfigOrExit()).catch(exitIfRefused);
+// Tells `npm start` this run is healthy, so a later crash restarts without a grown delay.
+process.send?.({ type: 'ready' });
 
 function shutdown(signal: string) {
   worker.log.info({ signal }, 'stop signal received');

@@ -9,7 +9,8 @@ import { closeBroker, createBroker } from '../messaging/broker.js';
 import { subscribeDeadLetters } from '../messaging/deadLetterSubscriber.js';
 import { subscribeTasks } from '../messaging/subscriber.js';
 import { brokerSettingsFromConfig, buildBrokerConfig } from '../messaging/topology.js';
-import { createMetrics, serveMetrics } from '../metrics.js';
+import { createMetrics, serveMetrics, type Metrics, type MetricsListener } from '../metrics.js';
+import { listenRefusal } from '../startup.js';
 import { handleTask } from './handleTask.js';
 import { createJobTracker } from './jobTracker.js';
 import { createNoopProcessor } from './noopProcessor.js';
@@ -42,6 +43,26 @@ export function createProcessor(config: Config): MediaProcessor {
   });
 }
 
+/** Ports after METRICS_PORT a worker tries when it is taken (by `npm start`'s workers, or another `npm run worker`). */
+const METRICS_NEXT_PORTS = 100;
+
+/**
+ * The worker's /metrics listener on METRICS_PORT or, when that is in use, the next free port (logged);
+ * with none free, a refusal naming METRICS_PORT.
+ */
+async function serveWorkerMetrics(metrics: Metrics, config: Config, log: Logger): Promise<MetricsListener> {
+  const listener = await serveMetrics(metrics.registry, config.METRICS_PORT, config.HOST, { nextPorts: METRICS_NEXT_PORTS }).catch((error: unknown) => {
+    const last = Math.min(65_535, config.METRICS_PORT + METRICS_NEXT_PORTS);
+    throw listenRefusal(error, 'METRICS_PORT', `${config.HOST}:${config.METRICS_PORT}${last > config.METRICS_PORT ? `-${last}` : ''}`);
+  });
+  const url = `http://${config.HOST}:${listener.port}/metrics`;
+  if (config.METRICS_PORT !== 0 && listener.port !== config.METRICS_PORT) {
+    log.warn({ port: listener.port, url, metricsPort: config.METRICS_PORT }, `METRICS_PORT ${config.METRICS_PORT} is in use; serving /metrics on ${listener.port}`);
+  }
+  log.info({ port: listener.port, url }, 'metrics listening');
+  return listener;
+}
+
 /** Composes a worker process: pool, broker, task and dead-letter subscriptions. */
 export async function startWorker(config: Config, overrides: WorkerOverrides = {}): Promise<RunningWorker> {
   const workerId = `${hostname()}:${process.pid}`;
@@ -53,8 +74,7 @@ export async function startWorker(config: Config, overrides: WorkerOverrides = {
   const jobs = createJobTracker();
   // Listening before the broker connects, so a worker waiting for RabbitMQ can still be scraped.
   const metrics = createMetrics('worker');
-  const metricsListener = await serveMetrics(metrics.registry, config.METRICS_PORT, config.HOST);
-  log.info({ port: metricsListener.port, url: `http://${config.HOST}:${metricsListener.port}/metrics` }, 'metrics listening');
+  const metricsListener = await serveWorkerMetrics(metrics, config, log);
 
   const startup = new AbortController();
   const broker = await createBroker(buildBrokerConfig(brokerSettingsFromConfig(config)), { logger: log, retryUntil: startup.signal });

@@ -44,11 +44,11 @@ describe('start-up', () => {
     expect(service.raw.join('\n')).not.toMatch(/\s{2}at /);
   });
 
-  it('NODE_ENV=production refuses to start without an API token', async () => {
+  it('NODE_ENV=production refuses to start without an API token: one line saying what to do, exit code 2', async () => {
     const service = api({ NODE_ENV: 'production' });
     const { code } = await service.exited;
-    expect(code).not.toBe(0);
-    expect(service.raw.join('\n')).toContain('NODE_ENV=production needs at least one active API token');
+    expect(code).toBe(2);
+    expect(service.raw).toEqual(['CONFIG_INVALID: NODE_ENV=production needs at least one active API token; create one with: npm run token -- create --name NAME --role admin']);
   });
 });
 

@@ -91,6 +91,21 @@ describe('the principal cache (AUTH_CACHE_SECONDS)', () => {
     expect(await refusal(authenticate(bearer(token)))).toBe(ErrorCode.UNAUTHENTICATED);
   });
 
+  it('asks again now when asked for an answer that holds longer than the cached one (validForMs, open sockets)', async () => {
+    const { authenticate, advance } = setUp({ allowOpen: false, cacheSeconds: 5 });
+    const { token } = await createToken(t.db, { name: 'on-a-socket', role: 'viewer' });
+    expect(await queriesDuring(() => authenticate(bearer(token), { validForMs: 1_000 }))).toBe(1);
+    advance(3_999);
+    // 1 001 ms left: enough for a check repeated every second.
+    expect(await queriesDuring(() => authenticate(bearer(token), { validForMs: 1_000 }))).toBe(0);
+    await revokeToken(t.db, 'on-a-socket');
+    advance(2);
+    // 999 ms left: the next repeated check would come after the cache time, so this one asks now.
+    expect(await refusal(authenticate(bearer(token), { validForMs: 1_000 }))).toBe(ErrorCode.UNAUTHENTICATED);
+    // And the revoked principal is not put back for requests either.
+    expect(await refusal(authenticate(bearer(token)))).toBe(ErrorCode.UNAUTHENTICATED);
+  });
+
   it('makes one query for concurrent requests with the same token', async () => {
     const { authenticate } = setUp({ allowOpen: false, cacheSeconds: 5 });
     const { token } = await createToken(t.db, { name: 'busy', role: 'viewer' });

@@ -9,6 +9,10 @@ describe('loadConfig', () => {
     expect(config.RETRY_DELAYS_MS).toEqual([5_000, 30_000, 120_000]);
     expect(config.AUTH_CACHE_SECONDS).toBe(5);
     expect(config.REQUEST_TIMEOUT_SECONDS).toBe(3_600);
+    expect(config).toMatchObject({ MAX_SUBSCRIPTIONS_PER_SOCKET: 100, MAX_SUBSCRIPTIONS_PER_TOKEN: 1_000 });
+  });
+  it('refuses a per-socket subscription limit above the per-token one', () => {
+    expect(() => loadConfig({ MAX_SUBSCRIPTIONS_PER_SOCKET: '50', MAX_SUBSCRIPTIONS_PER_TOKEN: '10' })).toThrow(/MAX_SUBSCRIPTIONS_PER_SOCKET: must not be above MAX_SUBSCRIPTIONS_PER_TOKEN/);
   });
   it('parses values from the environment', () => {
     expect(loadConfig({ PORT: '8080', RETRY_DELAYS_MS: '10,20', RELAY_IN_API: 'false' })).toMatchObject({ PORT: 8080, RETRY_DELAYS_MS: [10, 20], RELAY_IN_API: false });
@@ -24,6 +28,8 @@ describe('loadConfig', () => {
     ['AUTH_CACHE_SECONDS', '-1'],
     ['REQUEST_TIMEOUT_SECONDS', '0'],
     ['PG_POOL_MAX', '1'],
+    ['MAX_SUBSCRIPTIONS_PER_SOCKET', '0'],
+    ['MAX_SUBSCRIPTIONS_PER_TOKEN', 'many'],
   ])('a bad %s stops start-up with its name in the message', (name, value) => {
     let error: unknown;
     try {

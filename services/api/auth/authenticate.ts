@@ -14,7 +14,16 @@ export interface Principal {
 /** Everyone, while a development API has no tokens at all (main.ts warns about it at start). */
 export const OPEN_PRINCIPAL: Principal = { name: 'anonymous', role: 'admin' };
 
-export type Authenticator = (authorization: string | undefined) => Promise<Principal>;
+export interface AuthenticateOptions {
+  /**
+   * The answer must hold for at least this long (ms): a cached principal or "no token exists yet" that
+   * would expire sooner is asked again now. Lets a check that repeats every `validForMs` (open
+   * WebSocket connections) see a revocation within AUTH_CACHE_SECONDS, as a request does.
+   */
+  validForMs?: number;
+}
+
+export type Authenticator = (authorization: string | undefined, options?: AuthenticateOptions) => Promise<Principal>;
 
 export interface AuthenticatorOptions {
   /** Development: every request is admin while no token was ever created. */
@@ -74,14 +83,19 @@ export function createAuthenticator(db: Db, options: AuthenticatorOptions): Auth
     else openUntil = clock() + openTtlMs;
   };
 
-  const lookUpPrincipal = async (token: string): Promise<Principal | null> => {
+  const lookUpPrincipal = async (token: string, validForMs: number): Promise<Principal | null> => {
     const hash = hashToken(token);
     if (ttlMs === 0) return findActiveToken(db, hash);
-    return (await principals.fetch(hash.toString('base64'), { context: hash })) ?? null;
+    const key = hash.toString('base64');
+    const remaining = principals.getRemainingTTL(key);
+    const principal = await principals.fetch(key, { context: hash, forceRefresh: remaining > 0 && remaining < validForMs });
+    // A forced refresh that finds the token revoked would otherwise put the old principal back.
+    if (principal === undefined) principals.delete(key);
+    return principal ?? null;
   };
 
-  return async (authorization) => {
-    if (!enforced && clock() >= openUntil) {
+  return async (authorization, { validForMs = 0 } = {}) => {
+    if (!enforced && clock() + validForMs >= openUntil) {
       if (openTtlMs === 0) await checkForTokens();
       else await (openCheck ??= checkForTokens().finally(() => (openCheck = null)));
     }
@@ -90,7 +104,7 @@ export function createAuthenticator(db: Db, options: AuthenticatorOptions): Auth
       throw new FramelogError(ErrorCode.UNAUTHENTICATED, 'Send an API token as "Authorization: Bearer <token>" (create one with npm run token -- create).');
     }
     const token = BEARER.exec(authorization)?.[1];
-    const principal = token ? await lookUpPrincipal(token) : null;
+    const principal = token ? await lookUpPrincipal(token, validForMs) : null;
     if (!principal) {
       throw new FramelogError(ErrorCode.UNAUTHENTICATED, 'The API token is malformed, unknown or revoked; the header is "Authorization: Bearer <token>".');
     }

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { ErrorCode, FramelogError } from '../../domain/errors.js';
 import type { VideoState } from '../../domain/video.js';
 import { appendToStream } from '../../eventstore/append.js';
 import type { Db } from '../../eventstore/db.js';
 import { sourceKey } from '../../media/keys.js';
 import { taskOutboxMessage } from '../../messaging/taskOutbox.js';
 import type { ApiDeps } from '../deps.js';
+import { parseUploadText } from '../input.js';
 
 export interface UploadInput {
   stream: Readable;
@@ -17,19 +17,19 @@ export interface UploadInput {
   correlationId: string;
 }
 
-const MAX_TITLE_LENGTH = 500;
-const MAX_FILENAME_LENGTH = 1_000;
-
 /**
  * Streams the file to storage (hashing it on the way), then appends VideoUploaded and the task's
  * outbox row in one transaction. If anything fails, the stored file is removed: no orphan file,
  * no half-written event.
  */
 export async function uploadVideo(deps: Pick<ApiDeps, 'db' | 'storage' | 'maxUploadBytes' | 'log'>, input: UploadInput): Promise<VideoState> {
-  const title = input.title?.trim() || null;
-  if (title !== null && title.length > MAX_TITLE_LENGTH) {
+  let text;
+  try {
+    // Before anything is stored: refused text leaves no file and no folder behind.
+    text = parseUploadText(input);
+  } catch (error) {
     input.stream.resume(); // drain, so the request can finish
-    throw new FramelogError(ErrorCode.BAD_USER_INPUT, `The title is longer than ${MAX_TITLE_LENGTH} characters.`);
+    throw error;
   }
   const videoId = randomUUID();
   const key = sourceKey(videoId);
@@ -37,10 +37,8 @@ export async function uploadVideo(deps: Pick<ApiDeps, 'db' | 'storage' | 'maxUpl
   try {
     return await recordUpload(deps.db, {
       videoId,
-      title,
-      // Kept for display only; it never becomes part of a storage path.
-      originalFilename: input.filename.slice(0, MAX_FILENAME_LENGTH),
-      contentType: input.mimetype,
+      // The filename is kept for display only; it never becomes part of a storage path.
+      ...text,
       sizeBytes,
       sha256,
       actor: input.actor,
