@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine (Debian, Node 20.19+ with npm, local PostgreSQL and RabbitMQ packages) to run framelog:
-# installs ffmpeg if missing, makes sure PostgreSQL and RabbitMQ are up, and installs npm packages (which bring
-# the Node 24 that every npm script runs on: the `node` devDependency).
+# installs ffmpeg if missing, makes sure PostgreSQL and RabbitMQ are up, starts the local S3 server (Swift,
+# ops/s3-up.sh) for STORAGE=s3 and its tests, and installs npm packages (which bring the Node 24 that every
+# npm script runs on: the `node` devDependency).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +15,7 @@ if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; 
 fi
 
 bash ops/services-up.sh
+bash ops/s3-up.sh
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "bootstrap: npm ci"
