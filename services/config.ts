@@ -1,3 +1,5 @@
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, FramelogError } from './domain/errors.js';
 import { exitIfRefused } from './startup.js';
@@ -7,6 +9,13 @@ const msList = z
   .string()
   .regex(/^\d+(,\d+)*$/, 'a comma-separated list of milliseconds, e.g. 5000,30000,120000')
   .transform((s) => s.split(',').map(Number));
+const bool = (fallback: boolean) =>
+  z.enum(['true', 'false']).default(fallback ? 'true' : 'false').transform((v) => v === 'true');
+/** Key segments as storage keys have them (media/keys.ts), each followed by `/`; a missing final `/` is added. */
+const keyPrefix = z
+  .string()
+  .regex(/^([A-Za-z0-9_-][A-Za-z0-9._-]*\/)*([A-Za-z0-9_-][A-Za-z0-9._-]*)?$/, 'slash-separated segments of [A-Za-z0-9._-], e.g. framelog/ (no leading "/", "." or "..")')
+  .transform((s) => (s === '' || s.endsWith('/') ? s : `${s}/`));
 
 /**
  * Every setting, with a default that works on a developer machine with the local services
@@ -21,6 +30,34 @@ export const ConfigSchema = z.object({
   PORT: int(0, 65535).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   MEDIA_ROOT: z.string().min(1).default('./data/media'),
+  /**
+   * Where uploads and outputs live: `local` (MEDIA_ROOT, a directory the API and every worker share) or
+   * `s3` (an S3-compatible store, S3_*; API and workers share no disk). DESIGN §12.
+   */
+  STORAGE: z.enum(['local', 's3']).default('local'),
+  /** The S3 endpoint; the default is the local Swift of ops/s3-up.sh. AWS: https://s3.<region>.amazonaws.com */
+  S3_ENDPOINT: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:8080'),
+  S3_REGION: z.string().regex(/^[a-z0-9-]{1,64}$/, 'a region name such as us-east-1').default('us-east-1'),
+  /** S3's bucket naming rules (3-63 lower-case letters, digits, dots, hyphens); it must exist. */
+  S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, '3-63 lower-case letters, digits, dots and hyphens')
+    .default('framelog'),
+  /**
+   * Both or neither. Neither: in production the AWS SDK's default chain (AWS_* variables, web identity,
+   * instance roles); elsewhere the test account of the local Swift (ops/s3-up.sh).
+   */
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** Path-style URLs (`endpoint/bucket/key`): what most non-AWS stores (Swift, MinIO, Ceph) need. */
+  S3_FORCE_PATH_STYLE: bool(true),
+  /** Prepended to every object key, e.g. `framelog/` to share a bucket. */
+  S3_PREFIX: keyPrefix.default(''),
+  /**
+   * With STORAGE=s3: where a worker downloads a source and ffmpeg writes outputs before they are uploaded.
+   * One directory per job, removed when the job ends however it ends.
+   */
+  SCRATCH_DIR: z.string().min(1).default(path.join(tmpdir(), 'framelog-scratch')),
   WORKERS: int(0, 64).default(2),
   MAX_UPLOAD_BYTES: int(1).default(2 * 1024 ** 3),
   /**
@@ -55,7 +92,7 @@ export const ConfigSchema = z.object({
   RELAY_BATCH_SIZE: int(1, 10_000).default(100),
   RELAY_SWEEP_MS: int(10).default(1_000),
   /** Run the outbox relay inside the API process (DESIGN §2). */
-  RELAY_IN_API: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  RELAY_IN_API: bool(true),
   /** Where a worker serves /metrics; 0 = any free port (logged at start). `npm start` gives worker i this + i - 1. */
   METRICS_PORT: int(0, 65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -66,6 +103,9 @@ export const ConfigSchema = z.object({
 }).refine((c) => c.MAX_SUBSCRIPTIONS_PER_SOCKET <= c.MAX_SUBSCRIPTIONS_PER_TOKEN, {
   message: 'must not be above MAX_SUBSCRIPTIONS_PER_TOKEN (a socket carries one token)',
   path: ['MAX_SUBSCRIPTIONS_PER_SOCKET'],
+}).refine((c) => (c.S3_ACCESS_KEY_ID === undefined) === (c.S3_SECRET_ACCESS_KEY === undefined), {
+  message: 'set S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY together, or neither',
+  path: ['S3_SECRET_ACCESS_KEY'],
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
