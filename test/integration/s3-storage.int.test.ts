@@ -1,0 +1,180 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { text } from 'node:stream/consumers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
+import { PART_SIZE } from '../../services/media/storage/s3Upload.js';
+import type { S3Objects } from '../../services/media/storage/s3.js';
+import { TestBucket } from '../helpers/s3.js';
+
+// The S3 backend's own guarantees against the real S3 server (the local Swift, ops/s3-up.sh).
+
+let bucket: TestBucket;
+let scratchDir: string;
+let objects: S3Objects;
+
+beforeAll(async () => {
+  bucket = await TestBucket.create();
+  scratchDir = await mkdtemp(path.join(tmpdir(), 'framelog-s3-scratch-'));
+  objects = bucket.objects(scratchDir);
+});
+
+afterAll(async () => {
+  await bucket?.drop();
+  if (scratchDir !== undefined) await rm(scratchDir, { recursive: true, force: true });
+});
+
+const newKey = () => `uploads/${randomUUID()}/source`;
+
+async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<FramelogError> {
+  const error = await promise.then(
+    () => {
+      throw new Error(`expected ${code}, but it succeeded`);
+    },
+    (caught: unknown) => caught,
+  );
+  expect(error, String(error)).toBeInstanceOf(FramelogError);
+  expect((error as FramelogError).code, (error as Error).message).toBe(code);
+  return error as FramelogError;
+}
+
+/** `total` random bytes in 1 MiB chunks, then a failure of the source itself when `failAfter` is given. */
+function source(total: number, failAfter?: number): { stream: Readable; bytes: Buffer } {
+  const bytes = randomBytes(total);
+  let offset = 0;
+  const stream = new Readable({
+    read() {
+      if (failAfter !== undefined && offset >= failAfter) {
+        this.destroy(new Error('client went away'));
+        return;
+      }
+      if (offset >= total) {
+        this.push(null);
+        return;
+      }
+      this.push(bytes.subarray(offset, offset + 1024 * 1024));
+      offset += 1024 * 1024;
+    },
+  });
+  return { stream, bytes };
+}
+
+describe('S3 storage: writeStream', () => {
+  it('streams a multipart object and reports the size and sha256 of the bytes', async () => {
+    const key = newKey();
+    const size = PART_SIZE * 2 + 12_345;
+    const { stream, bytes } = source(size);
+    const written = await objects.writeStream(key, stream, { maxBytes: size });
+    expect(written).toEqual({ sizeBytes: size, sha256: createHash('sha256').update(bytes).digest('hex') });
+    expect(await objects.stat(key)).toMatchObject({ sizeBytes: size, etag: expect.stringMatching(/^".+"$/) });
+    const local = await objects.readLocal(key);
+    expect(local).not.toBeNull();
+    expect((await readFile(local!.path)).equals(bytes)).toBe(true);
+    await local!.release();
+    await expect(stat(path.dirname(local!.path))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('a source that fails after several parts were uploaded: UPLOAD_FAILED, no object, no multipart upload left', async () => {
+    const key = newKey();
+    const { stream } = source(PART_SIZE * 4, PART_SIZE * 2 + 1024 * 1024);
+    const error = await failure(objects.writeStream(key, stream, { maxBytes: PART_SIZE * 10 }), ErrorCode.UPLOAD_FAILED);
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('client went away');
+    expect(await objects.exists(key)).toBe(false);
+    expect(await bucket.keys(key)).toEqual([]);
+    expect(await bucket.pendingUploads()).toEqual([]);
+  });
+
+  it('more than maxBytes: UPLOAD_TOO_LARGE as soon as they arrive, the source destroyed, nothing left', async () => {
+    const key = newKey();
+    const { stream } = source(PART_SIZE * 6);
+    await failure(objects.writeStream(key, stream, { maxBytes: PART_SIZE * 2 }), ErrorCode.UPLOAD_TOO_LARGE);
+    expect(stream.destroyed).toBe(true);
+    expect(await bucket.keys(key)).toEqual([]);
+    expect(await bucket.pendingUploads()).toEqual([]);
+  });
+
+  it('an empty source: UPLOAD_EMPTY and no object', async () => {
+    const key = newKey();
+    await failure(objects.writeStream(key, Readable.from([]), { maxBytes: 10 }), ErrorCode.UPLOAD_EMPTY);
+    expect(await bucket.keys(key)).toEqual([]);
+  });
+
+  it.each(['../escape', 'uploads/../../escape', '/absolute', 'uploads/.hidden', 'uploads//double', 'uploads/a\\b', ''])(
+    'the key %j is refused with BAD_USER_INPUT before anything is stored or read',
+    async (key) => {
+      const before = await bucket.keys();
+      await failure(objects.writeStream(key, Readable.from([Buffer.from('x')]), { maxBytes: 10 }), ErrorCode.BAD_USER_INPUT);
+      await failure(objects.stat(key), ErrorCode.BAD_USER_INPUT);
+      await failure(objects.read(key), ErrorCode.BAD_USER_INPUT);
+      await failure(objects.readLocal(key), ErrorCode.BAD_USER_INPUT);
+      await failure(objects.remove(key), ErrorCode.BAD_USER_INPUT);
+      expect(await bucket.keys()).toEqual(before);
+    },
+  );
+});
+
+describe('S3 storage: reads, prefixes, removal', () => {
+  it('reads a byte range', async () => {
+    const key = newKey();
+    await objects.writeStream(key, Readable.from([Buffer.from('0123456789')]), { maxBytes: 100 });
+    expect(await text((await objects.read(key, { start: 2, end: 5 }))!)).toBe('2345');
+    expect(await text((await objects.read(key))!)).toBe('0123456789');
+    expect(await objects.read(newKey())).toBeNull();
+    expect(await objects.stat(newKey())).toBeNull();
+    expect(await objects.readLocal(newKey())).toBeNull();
+  });
+
+  it('keeps every key under S3_PREFIX, and a prefix names nothing outside it', async () => {
+    const prefixed = bucket.objects(scratchDir, 'tenant-a/');
+    const key = newKey();
+    await prefixed.writeStream(key, Readable.from([Buffer.from('inside')]), { maxBytes: 100 });
+    expect(await bucket.keys(`tenant-a/${key}`)).toEqual([`tenant-a/${key}`]);
+    expect(await objects.exists(key)).toBe(false);
+    expect(await prefixed.exists(key)).toBe(true);
+  });
+
+  it('removePrefix removes every object below it and unfinished multipart uploads, nothing beside it', async () => {
+    const id = randomUUID();
+    for (const name of ['a.mp4', 'v1/b.mp4', 'v1/hls/c.m4s']) {
+      await objects.writeStream(`renditions/${id}/${name}`, Readable.from([Buffer.from(name)]), { maxBytes: 100 });
+    }
+    const sibling = `renditions/${id}x/keep.mp4`;
+    await objects.writeStream(sibling, Readable.from([Buffer.from('keep')]), { maxBytes: 100 });
+    // A multipart upload its process never finished (killed mid-upload).
+    const { CreateMultipartUploadCommand } = await import('@aws-sdk/client-s3');
+    await bucket.client.send(new CreateMultipartUploadCommand({ Bucket: bucket.settings.bucket, Key: `renditions/${id}/v2/d.mp4` }));
+    expect(await bucket.pendingUploads()).toEqual([`renditions/${id}/v2/d.mp4`]);
+
+    await objects.removePrefix(`renditions/${id}`);
+    expect(await bucket.keys(`renditions/${id}/`)).toEqual([]);
+    expect(await bucket.pendingUploads()).toEqual([]);
+    expect(await objects.exists(sibling)).toBe(true);
+  });
+});
+
+describe('S3 storage: scratch directory', () => {
+  it('removes the scratch directories of processes that are gone, and keeps those of running ones', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'framelog-scratch-'));
+    try {
+      // pid 2^22 + 1 is above Linux's pid_max: no process has it.
+      const gone = path.join(dir, `${2 ** 22 + 1}-0123abcd`);
+      const running = path.join(dir, `${process.ppid}-0123abcd`);
+      await mkdir(path.join(gone, 'source-x'), { recursive: true });
+      await mkdir(running);
+      const key = newKey();
+      await objects.writeStream(key, Readable.from([Buffer.from('bytes')]), { maxBytes: 100 });
+      const local = await bucket.objects(dir).readLocal(key);
+      const entries = await readdir(dir);
+      expect(entries).not.toContain(path.basename(gone));
+      expect(entries).toContain(path.basename(running));
+      expect(entries.filter((name) => name.startsWith(`${process.pid}-`))).toHaveLength(1);
+      await local!.release();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
