@@ -6,13 +6,26 @@ import {
   paginateListObjectsV2,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { text } from 'node:stream/consumers';
+import { LRUCache } from 'lru-cache';
 import { ErrorCode, FramelogError, messageOf } from '../../domain/errors.js';
-import { assertValidKey } from '../keys.js';
+import { assertValidKey, isVersionedOutputKey, manifestKey } from '../keys.js';
+import { parseManifest } from './localOutputSet.js';
 import { isNotFound, type S3Settings } from './s3Client.js';
 import { abortMultipartUploads, deleteObjects } from './s3Delete.js';
+import { S3OutputSet } from './s3OutputSet.js';
 import { uploadMetered } from './s3Upload.js';
 import { downloadToScratch, type Scratch } from './scratch.js';
-import type { ByteRange, LocalFile, StoredObject, WriteStreamOptions, WrittenObject } from './types.js';
+import type {
+  ByteRange,
+  LocalFile,
+  MediaStorage,
+  OutputManifest,
+  OutputSet,
+  StoredObject,
+  WriteStreamOptions,
+  WrittenObject,
+} from './types.js';
 
 /**
  * The object operations of MediaStorage on an S3-compatible store: keys are validated (keys.ts) and
@@ -136,5 +149,49 @@ export class S3Objects {
       for (const object of page.Contents ?? []) if (object.Key !== undefined) keys.push(object.Key);
     }
     return keys;
+  }
+}
+
+/** Committed versions remembered per process; a version once committed stays so until its files are deleted. */
+const COMMITTED_CACHE_SIZE = 10_000;
+
+/**
+ * MediaStorage on an S3-compatible store (STORAGE=s3): the object operations of S3Objects plus output
+ * sets (S3OutputSet), whose files are servable only once a committed manifest names their version.
+ */
+export class S3Storage extends S3Objects implements MediaStorage {
+  private readonly committed = new LRUCache<string, true>({ max: COMMITTED_CACHE_SIZE });
+
+  async openOutputSet(setKey: string): Promise<OutputSet> {
+    const current = await this.readManifest(setKey);
+    return S3OutputSet.open(this, setKey, current?.version ?? null, (version) => this.committed.set(`${setKey}/${version}`, true));
+  }
+
+  async readManifest(setKey: string): Promise<OutputManifest | null> {
+    const body = await super.read(manifestKey(setKey));
+    return body === null ? null : parseManifest(await text(body));
+  }
+
+  override async stat(key: string): Promise<StoredObject | null> {
+    return (await this.isReadable(key)) ? super.stat(key) : null;
+  }
+
+  override async read(key: string, range?: ByteRange): Promise<Readable | null> {
+    return (await this.isReadable(key)) ? super.read(key, range) : null;
+  }
+
+  /**
+   * Files of an output set version are uploaded before the manifest that publishes them: until it names
+   * their version they do not exist for readers. Other keys (sources, manifests) are plain objects.
+   */
+  private async isReadable(key: string): Promise<boolean> {
+    if (!isVersionedOutputKey(key)) return true;
+    const [top, id, version] = key.split('/');
+    const setVersion = `${top}/${id}/${version}`;
+    if (this.committed.has(setVersion)) return true;
+    const manifest = await this.readManifest(`${top}/${id}`);
+    if (manifest?.version !== version) return false;
+    this.committed.set(setVersion, true);
+    return true;
   }
 }

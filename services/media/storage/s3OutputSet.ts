@@ -1,0 +1,171 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { ErrorCode, FramelogError } from '../../domain/errors.js';
+import { assertValidKey, manifestKey, OUTPUT_VERSION } from '../keys.js';
+import { contentTypeOf } from './httpPolicy.js';
+import { newOutputVersion } from './localOutputSet.js';
+import type { S3Objects } from './s3.js';
+import { abortMultipartUploads, deleteObjects } from './s3Delete.js';
+import { uploadStream } from './s3Upload.js';
+import { removeJobDir } from './scratch.js';
+import type { OutputFile, OutputManifest, OutputSet } from './types.js';
+
+/** Files uploaded at once by a commit (each a multipart upload of its own when large). */
+const UPLOAD_CONCURRENCY = 4;
+
+type State = 'open' | 'committed' | 'aborted';
+
+/**
+ * One output set version on an S3-compatible store. Producers write into a scratch directory of the job
+ * (ffmpeg needs files); `commit` uploads every file to `<setKey>/<version>/<name>`, then writes the
+ * manifest, which is what makes the version visible: S3 has no rename, and the storage refuses to serve
+ * a version's files before its manifest names it (S3Storage.stat). Then older versions are deleted.
+ */
+export class S3OutputSet implements OutputSet {
+  readonly version = newOutputVersion();
+  private state: State = 'open';
+
+  private constructor(
+    private readonly objects: S3Objects,
+    readonly setKey: string,
+    private readonly dir: string,
+    private readonly onCommitted: (version: string) => void,
+  ) {}
+
+  /**
+   * Removes what runs that never committed left in the store (uploaded files, unfinished multipart
+   * uploads), then starts a version in a new scratch directory.
+   */
+  static async open(objects: S3Objects, setKey: string, committedVersion: string | null, onCommitted: (version: string) => void): Promise<S3OutputSet> {
+    const setPrefix = `${objects.objectKey(setKey)}/`;
+    await abortMultipartUploads(objects.client, objects.bucket, setPrefix);
+    // Only version directories: files from before output sets are still named by events until a commit replaces them.
+    const unfinished = (version: string) => version !== committedVersion && OUTPUT_VERSION.test(version);
+    await deleteObjects(objects.client, objects.bucket, await listVersionKeys(objects, setKey, unfinished));
+    return new S3OutputSet(objects, setKey, await objects.scratch.jobDir('outputs-'), onCommitted);
+  }
+
+  keyOf(name: string): string {
+    return `${this.setKey}/${this.version}/${assertValidKey(name)}`;
+  }
+
+  async localPath(name: string): Promise<string> {
+    const file = this.stagedPath(name);
+    await mkdir(path.dirname(file), { recursive: true });
+    return file;
+  }
+
+  async localDir(name: string): Promise<string> {
+    const dir = this.stagedPath(name);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  async writeFile(name: string, body: Readable | Uint8Array | string): Promise<OutputFile> {
+    const file = await this.localPath(name);
+    if (body instanceof Readable) await pipeline(body, createWriteStream(file));
+    else await writeFile(file, body);
+    return { name, key: this.keyOf(name), sizeBytes: (await stat(file)).size };
+  }
+
+  async commit(): Promise<OutputManifest> {
+    this.assertOpen('commit');
+    try {
+      const files = await this.stagedFiles();
+      if (files.length === 0) {
+        throw new FramelogError(ErrorCode.TRANSCODE_FAILED, `Output set ${this.setKey} is empty; nothing to commit.`, { retryable: true });
+      }
+      await this.uploadAll(files);
+      const manifest: OutputManifest = { setKey: this.setKey, version: this.version, committedAt: new Date().toISOString(), files };
+      // One PUT: the manifest is there whole or not at all, and with it the version.
+      await this.objects.client.send(
+        new PutObjectCommand({
+          Bucket: this.objects.bucket,
+          Key: this.objects.objectKey(manifestKey(this.setKey)),
+          Body: `${JSON.stringify(manifest, null, 2)}\n`,
+          ContentType: 'application/json',
+        }),
+      );
+      this.state = 'committed';
+      this.onCommitted(this.version);
+      // Best effort: an older version left behind only keeps its old URLs alive until the next commit.
+      await this.removeOtherVersions().catch(() => undefined);
+      return manifest;
+    } catch (error) {
+      await this.abort();
+      throw error;
+    } finally {
+      await removeJobDir(this.dir);
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.state === 'committed') return;
+    this.state = 'aborted';
+    const versionPrefix = `${this.objects.objectKey(this.setKey)}/${this.version}/`;
+    await removeJobDir(this.dir);
+    await abortMultipartUploads(this.objects.client, this.objects.bucket, versionPrefix);
+    await deleteObjects(this.objects.client, this.objects.bucket, await this.objects.listObjectKeys(versionPrefix));
+  }
+
+  private stagedPath(name: string): string {
+    this.assertOpen('write to');
+    return path.join(this.dir, assertValidKey(name));
+  }
+
+  private assertOpen(action: string): void {
+    if (this.state !== 'open') {
+      throw new FramelogError(ErrorCode.INTERNAL, `Cannot ${action} output set ${this.setKey} version ${this.version}: it is ${this.state}.`);
+    }
+  }
+
+  /** Every regular file staged, by name; a name that is not a valid key refuses the commit. */
+  private async stagedFiles(): Promise<OutputFile[]> {
+    const entries = await readdir(this.dir, { recursive: true, withFileTypes: true });
+    const files: OutputFile[] = [];
+    for (const entry of entries) {
+      if (entry.isDirectory()) continue;
+      const name = path.relative(this.dir, path.join(entry.parentPath, entry.name)).split(path.sep).join('/');
+      if (!entry.isFile()) throw new FramelogError(ErrorCode.BAD_USER_INPUT, `Output ${JSON.stringify(name)} is not a regular file.`);
+      files.push({ name, key: this.keyOf(name), sizeBytes: (await stat(path.join(entry.parentPath, entry.name))).size });
+    }
+    return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  private async uploadAll(files: readonly OutputFile[]): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let file = files[next++]; file !== undefined; file = files[next++]) {
+        await uploadStream({
+          client: this.objects.client,
+          bucket: this.objects.bucket,
+          objectKey: this.objects.objectKey(file.key),
+          body: createReadStream(path.join(this.dir, file.name)),
+          contentType: contentTypeOf(file.name),
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, files.length) }, worker));
+  }
+
+  /** A rerun replaces the set: everything under it but this version and the manifest goes. */
+  private async removeOtherVersions(): Promise<void> {
+    await deleteObjects(this.objects.client, this.objects.bucket, await listVersionKeys(this.objects, this.setKey, (version) => version !== this.version));
+  }
+}
+
+/**
+ * Object keys under the set in a version `selected` accepts, the manifest excepted. Files written
+ * directly in the set (outputs from before output sets, a "version" that is a file name) count as a
+ * version of their own name.
+ */
+async function listVersionKeys(objects: S3Objects, setKey: string, selected: (version: string) => boolean): Promise<string[]> {
+  const setPrefix = `${objects.objectKey(setKey)}/`;
+  const manifest = objects.objectKey(manifestKey(setKey));
+  return (await objects.listObjectKeys(setPrefix)).filter((key) => key !== manifest && selected(key.slice(setPrefix.length).split('/')[0] ?? ''));
+}
