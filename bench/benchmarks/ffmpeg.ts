@@ -53,7 +53,7 @@ export async function ffmpegBenchmark(options: { seconds: number; runs: number }
     const videoId = randomUUID();
     await storage.writeStream(sourceKey(videoId), createReadStream(clip), { maxBytes: 2 ** 40 });
     // The processor exactly as a worker composes it with the default settings (PROCESSOR=ffmpeg).
-    const processor = createProcessor(loadConfig({ MEDIA_ROOT: mediaRoot }));
+    const processor = createProcessor(loadConfig({ MEDIA_ROOT: mediaRoot }), storage);
     const processOnce = () => processor.process({ videoId, sourceKey: sourceKey(videoId) });
 
     // Warm-up, which also records the command lines: both sides then run with a warm page cache.

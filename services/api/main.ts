@@ -4,7 +4,7 @@ import { loadConfigOrExit } from '../config.js';
 import { exitIfRefused, listenRefusal } from '../startup.js';
 import { createDb, createPool } from '../eventstore/db.js';
 import { createLogger } from '../logger.js';
-import { LocalDiskStorage } from '../media/storage.js';
+import { openStorage, storageSettingsFromConfig } from '../media/storage/create.js';
 import { closeBroker, createBroker, type Broker } from '../messaging/broker.js';
 import { createConfiguredRelay, type OutboxRelay } from '../messaging/relay.js';
 import { brokerSettingsFromConfig, buildBrokerConfig, Names } from '../messaging/topology.js';
@@ -21,7 +21,7 @@ const log = createLogger('api', config.LOG_LEVEL, { host: hostname() });
 const pool = createPool(config.DATABASE_URL, { max: config.PG_POOL_MAX, applicationName: 'framelog-api' });
 pool.on('error', (error) => log.error({ err: error }, 'idle PostgreSQL connection failed'));
 const db = createDb(pool);
-const storage = new LocalDiskStorage(config.MEDIA_ROOT);
+const storage = await openStorage(storageSettingsFromConfig(config)).catch(exitIfRefused);
 const production = config.NODE_ENV === 'production';
 
 // Production refuses to start without a token (one line, exit 2); development may run open.
@@ -59,7 +59,7 @@ const server = await createApiServer(
   {
     db,
     videoUpdates,
-    storage,
+    storage: storage.storage,
     log,
     maxUploadBytes: config.MAX_UPLOAD_BYTES,
     authenticate: createAuthenticator(db, { allowOpen: !production, cacheSeconds: config.AUTH_CACHE_SECONDS }),
@@ -73,6 +73,8 @@ const server = await createApiServer(
       rabbitmq: async () => {
         await queueProbe.depth();
       },
+      // Local disk has nothing to probe; S3 a HeadBucket round trip.
+      ...(config.STORAGE === 's3' ? { storage: () => storage.probe() } : {}),
     },
   },
   {
@@ -101,6 +103,7 @@ async function shutdown(signal: string) {
   if (broker) await closeBroker(broker).catch((error: unknown) => log.error({ err: error }, 'broker close failed'));
   log.debug('broker closed');
   await db.destroy();
+  storage.close();
   log.info('stopped');
   process.exit(0);
 }

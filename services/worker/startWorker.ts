@@ -4,7 +4,8 @@ import { createDb, createPool } from '../eventstore/db.js';
 import { createProgressReporter } from '../eventstore/notifications.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMediaProcessor, type MediaProcessor } from '../media/processVideo.js';
-import { LocalDiskStorage } from '../media/storage.js';
+import { openStorage, storageSettingsFromConfig } from '../media/storage/create.js';
+import type { MediaStorage } from '../media/storage/types.js';
 import { closeBroker, createBroker } from '../messaging/broker.js';
 import { subscribeDeadLetters } from '../messaging/deadLetterSubscriber.js';
 import { subscribeTasks } from '../messaging/subscriber.js';
@@ -32,11 +33,11 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-/** The processor the PROCESSOR setting names. */
-export function createProcessor(config: Config): MediaProcessor {
+/** The processor the PROCESSOR setting names, on the storage STORAGE names. */
+export function createProcessor(config: Config, storage: MediaStorage): MediaProcessor {
   if (config.PROCESSOR === 'noop') return createNoopProcessor();
   return createMediaProcessor({
-    storage: new LocalDiskStorage(config.MEDIA_ROOT),
+    storage,
     limits: { maxDurationSeconds: config.MAX_DURATION_SECONDS, maxDimension: config.MAX_DIMENSION, maxStreams: config.MAX_STREAMS },
     timeoutMs: config.JOB_TIMEOUT_SECONDS * 1000,
     threads: config.FFMPEG_THREADS,
@@ -63,14 +64,18 @@ async function serveWorkerMetrics(metrics: Metrics, config: Config, log: Logger)
   return listener;
 }
 
-/** Composes a worker process: pool, broker, task and dead-letter subscriptions. */
+/**
+ * Composes a worker process: storage, pool, broker, task and dead-letter subscriptions. Errors:
+ * CONFIG_INVALID when the storage STORAGE names is unusable (S3: missing bucket, refused credentials).
+ */
 export async function startWorker(config: Config, overrides: WorkerOverrides = {}): Promise<RunningWorker> {
   const workerId = `${hostname()}:${process.pid}`;
   const log = createLogger('worker', config.LOG_LEVEL, { workerId });
+  const storage = await openStorage(storageSettingsFromConfig(config));
   const pool = createPool(config.DATABASE_URL, { max: 4, applicationName: 'framelog-worker' });
   pool.on('error', (error) => log.error({ err: error }, 'idle PostgreSQL connection failed'));
   const db = createDb(pool);
-  const processor = overrides.processor ?? createProcessor(config);
+  const processor = overrides.processor ?? createProcessor(config, storage.storage);
   const jobs = createJobTracker();
   // Listening before the broker connects, so a worker waiting for RabbitMQ can still be scraped.
   const metrics = createMetrics('worker');
@@ -91,7 +96,7 @@ export async function startWorker(config: Config, overrides: WorkerOverrides = {
   };
   const tasks = await subscribeTasks(broker, (delivery) => jobs.run((signal) => measureTask(metrics, () => handleTask(deps, delivery, signal))), log);
   const deadLetters = await subscribeDeadLetters(broker, (letter) => recordDeadLetter({ db, workerId, log }, letter).then(() => metrics.deadLetters.inc()), log);
-  log.info({ maxAttempts: config.MAX_ATTEMPTS, deliveryLimit: config.DELIVERY_LIMIT, processor: config.PROCESSOR }, 'worker ready');
+  log.info({ maxAttempts: config.MAX_ATTEMPTS, deliveryLimit: config.DELIVERY_LIMIT, processor: config.PROCESSOR, storage: config.STORAGE }, 'worker ready');
 
   let stopped: Promise<void> | undefined;
   async function stop(): Promise<void> {
@@ -107,6 +112,7 @@ export async function startWorker(config: Config, overrides: WorkerOverrides = {
     ]);
     await closeBroker(broker).catch((error: unknown) => log.error({ err: error }, 'broker close failed'));
     await db.destroy();
+    storage.close();
     await metricsListener.close();
     log.info('stopped');
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../services/config.js';
 import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
+import { storageSettingsFromConfig } from '../../services/media/storage/create.js';
 
 describe('loadConfig', () => {
   it('has working defaults for a developer machine', () => {
@@ -30,6 +31,13 @@ describe('loadConfig', () => {
     ['PG_POOL_MAX', '1'],
     ['MAX_SUBSCRIPTIONS_PER_SOCKET', '0'],
     ['MAX_SUBSCRIPTIONS_PER_TOKEN', 'many'],
+    ['STORAGE', 'gcs'],
+    ['S3_ENDPOINT', 'ftp://store.example'],
+    ['S3_BUCKET', 'Not_A_Bucket'],
+    ['S3_PREFIX', '../escape'],
+    ['S3_PREFIX', '/absolute'],
+    ['S3_FORCE_PATH_STYLE', 'yes'],
+    ['S3_ACCESS_KEY_ID', 'only-the-key'],
   ])('a bad %s stops start-up with its name in the message', (name, value) => {
     let error: unknown;
     try {
@@ -40,5 +48,27 @@ describe('loadConfig', () => {
     expect(error).toBeInstanceOf(FramelogError);
     expect((error as FramelogError).code).toBe(ErrorCode.CONFIG_INVALID);
     expect((error as FramelogError).message).toContain(name);
+  });
+
+  it('S3 settings: a key prefix gets its final slash; keys are both or neither', () => {
+    expect(loadConfig({}).STORAGE).toBe('local');
+    expect(loadConfig({ S3_PREFIX: 'tenants/a' }).S3_PREFIX).toBe('tenants/a/');
+    expect(loadConfig({ S3_PREFIX: 'framelog/' }).S3_PREFIX).toBe('framelog/');
+    expect(() => loadConfig({ S3_SECRET_ACCESS_KEY: 'only-the-secret' })).toThrow(/S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY together/);
+  });
+});
+
+describe('storageSettingsFromConfig', () => {
+  it('local: MEDIA_ROOT', () => {
+    expect(storageSettingsFromConfig(loadConfig({ MEDIA_ROOT: '/srv/media' }))).toEqual({ kind: 'local', root: '/srv/media' });
+  });
+  it('s3 without keys: the local Swift test account in development, the SDK default chain in production', () => {
+    const development = storageSettingsFromConfig(loadConfig({ STORAGE: 's3' }));
+    expect(development).toMatchObject({ kind: 's3', endpoint: 'http://127.0.0.1:8080', bucket: 'framelog', forcePathStyle: true, prefix: '' });
+    expect(development.kind === 's3' && development.credentials).toEqual({ accessKeyId: 'test:tester', secretAccessKey: 'testing' });
+    const production = storageSettingsFromConfig(loadConfig({ STORAGE: 's3', NODE_ENV: 'production' }));
+    expect(production.kind === 's3' && production.credentials).toBeUndefined();
+    const given = storageSettingsFromConfig(loadConfig({ STORAGE: 's3', NODE_ENV: 'production', S3_ACCESS_KEY_ID: 'k', S3_SECRET_ACCESS_KEY: 's' }));
+    expect(given.kind === 's3' && given.credentials).toEqual({ accessKeyId: 'k', secretAccessKey: 's' });
   });
 });

@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../../../services/config.js';
 import { ErrorCode, FramelogError } from '../../../services/domain/errors.js';
 import type { MediaProcessor } from '../../../services/media/processVideo.js';
+import { LocalDiskStorage } from '../../../services/media/storage.js';
 import { createNoopProcessor } from '../../../services/worker/noopProcessor.js';
 import { createProcessor, startWorker } from '../../../services/worker/startWorker.js';
 import { FaultMarker, gatePath } from './faults.js';
@@ -14,7 +15,8 @@ import { FaultMarker, gatePath } from './faults.js';
  * processor PROCESSOR names. Production code has no test hooks; faults are composed here instead.
  */
 const config = loadConfig();
-const base = createProcessor(config);
+// Faults run on local disk (markerOf reads MEDIA_ROOT directly).
+const base = createProcessor(config, new LocalDiskStorage(config.MEDIA_ROOT));
 const noop = createNoopProcessor();
 
 async function markerOf(sourceKey: string): Promise<string> {
