@@ -10,6 +10,7 @@ import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
 import { outputSetKey } from '../../services/media/keys.js';
 import { LocalDiskStorage } from '../../services/media/storage/local.js';
 import { S3Storage } from '../../services/media/storage/s3.js';
+import { PublishedOutputs } from '../../services/media/storage/published.js';
 import { Scratch } from '../../services/media/storage/scratch.js';
 import type { MediaStorage } from '../../services/media/storage/types.js';
 import { listFiles } from '../helpers/media.js';
@@ -86,7 +87,7 @@ describe.each(['local', 's3'] as const)('MediaStorage on %s', (name) => {
     const hls = await set.localDir('hls');
     await writeFile(path.join(hls, 'seg-00001.m4s'), 'segment');
     await set.writeFile('hls/master.m3u8', Readable.from([Buffer.from('#EXTM3U\n')]));
-    expect(await storage.stat(set.keyOf('720p.mp4'))).toBeNull();
+    expect(await new PublishedOutputs(storage).stat(set.keyOf('720p.mp4'))).toBeNull();
     expect(await storage.readManifest(setKey)).toBeNull();
 
     const manifest = await set.commit();
@@ -149,9 +150,8 @@ describe.each(['local', 's3'] as const)('MediaStorage on %s', (name) => {
       const Bucket = bucket.settings.bucket;
       await bucket.client.send(new PutObjectCommand({ Bucket, Key: `contract/${killed.keyOf('720p.mp4')}`, Body: 'orphan' }));
       await bucket.client.send(new CreateMultipartUploadCommand({ Bucket, Key: `contract/${killed.keyOf('480p.mp4')}` }));
-      // Uploaded, but no manifest names its version: readers do not see it.
-      expect(await storage.stat(killed.keyOf('720p.mp4'))).toBeNull();
-      expect(await storage.read(killed.keyOf('720p.mp4'))).toBeNull();
+      // Uploaded, but no manifest names its version: not published.
+      expect(await new PublishedOutputs(storage).stat(killed.keyOf('720p.mp4'))).toBeNull();
     }
     // No commit, no abort: the process died. The next run of the same video cleans up when it opens the set.
     const next = await storage.openOutputSet(setKey);

@@ -7,9 +7,8 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { text } from 'node:stream/consumers';
-import { LRUCache } from 'lru-cache';
 import { ErrorCode, FramelogError, messageOf } from '../../domain/errors.js';
-import { assertValidKey, isVersionedOutputKey, manifestKey } from '../keys.js';
+import { assertValidKey, manifestKey } from '../keys.js';
 import { parseManifest } from './localOutputSet.js';
 import { isNotFound, type S3Settings } from './s3Client.js';
 import { abortMultipartUploads, deleteObjects } from './s3Delete.js';
@@ -152,46 +151,19 @@ export class S3Objects {
   }
 }
 
-/** Committed versions remembered per process; a version once committed stays so until its files are deleted. */
-const COMMITTED_CACHE_SIZE = 10_000;
-
 /**
  * MediaStorage on an S3-compatible store (STORAGE=s3): the object operations of S3Objects plus output
- * sets (S3OutputSet), whose files are servable only once a committed manifest names their version.
+ * sets (S3OutputSet). A version's files are objects as soon as they are uploaded; /media serves only the
+ * version a committed manifest names (published.ts).
  */
 export class S3Storage extends S3Objects implements MediaStorage {
-  private readonly committed = new LRUCache<string, true>({ max: COMMITTED_CACHE_SIZE });
-
   async openOutputSet(setKey: string): Promise<OutputSet> {
     const current = await this.readManifest(setKey);
-    return S3OutputSet.open(this, setKey, current?.version ?? null, (version) => this.committed.set(`${setKey}/${version}`, true));
+    return S3OutputSet.open(this, setKey, current?.version ?? null);
   }
 
   async readManifest(setKey: string): Promise<OutputManifest | null> {
-    const body = await super.read(manifestKey(setKey));
+    const body = await this.read(manifestKey(setKey));
     return body === null ? null : parseManifest(await text(body));
-  }
-
-  override async stat(key: string): Promise<StoredObject | null> {
-    return (await this.isReadable(key)) ? super.stat(key) : null;
-  }
-
-  override async read(key: string, range?: ByteRange): Promise<Readable | null> {
-    return (await this.isReadable(key)) ? super.read(key, range) : null;
-  }
-
-  /**
-   * Files of an output set version are uploaded before the manifest that publishes them: until it names
-   * their version they do not exist for readers. Other keys (sources, manifests) are plain objects.
-   */
-  private async isReadable(key: string): Promise<boolean> {
-    if (!isVersionedOutputKey(key)) return true;
-    const [top, id, version] = key.split('/');
-    const setVersion = `${top}/${id}/${version}`;
-    if (this.committed.has(setVersion)) return true;
-    const manifest = await this.readManifest(`${top}/${id}`);
-    if (manifest?.version !== version) return false;
-    this.committed.set(setVersion, true);
-    return true;
   }
 }

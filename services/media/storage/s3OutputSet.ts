@@ -22,8 +22,8 @@ type State = 'open' | 'committed' | 'aborted';
 /**
  * One output set version on an S3-compatible store. Producers write into a scratch directory of the job
  * (ffmpeg needs files); `commit` uploads every file to `<setKey>/<version>/<name>`, then writes the
- * manifest, which is what makes the version visible: S3 has no rename, and the storage refuses to serve
- * a version's files before its manifest names it (S3Storage.stat). Then older versions are deleted.
+ * manifest, which is what publishes the version: S3 has no rename, and /media serves only the version the
+ * manifest names (published.ts). Then older versions are deleted.
  */
 export class S3OutputSet implements OutputSet {
   readonly version = newOutputVersion();
@@ -33,20 +33,19 @@ export class S3OutputSet implements OutputSet {
     private readonly objects: S3Objects,
     readonly setKey: string,
     private readonly dir: string,
-    private readonly onCommitted: (version: string) => void,
   ) {}
 
   /**
    * Removes what runs that never committed left in the store (uploaded files, unfinished multipart
    * uploads), then starts a version in a new scratch directory.
    */
-  static async open(objects: S3Objects, setKey: string, committedVersion: string | null, onCommitted: (version: string) => void): Promise<S3OutputSet> {
+  static async open(objects: S3Objects, setKey: string, committedVersion: string | null): Promise<S3OutputSet> {
     const setPrefix = `${objects.objectKey(setKey)}/`;
     await abortMultipartUploads(objects.client, objects.bucket, setPrefix);
     // Only version directories: files from before output sets are still named by events until a commit replaces them.
     const unfinished = (version: string) => version !== committedVersion && OUTPUT_VERSION.test(version);
     await deleteObjects(objects.client, objects.bucket, await listVersionKeys(objects, setKey, unfinished));
-    return new S3OutputSet(objects, setKey, await objects.scratch.jobDir('outputs-'), onCommitted);
+    return new S3OutputSet(objects, setKey, await objects.scratch.jobDir('outputs-'));
   }
 
   keyOf(name: string): string {
@@ -92,7 +91,6 @@ export class S3OutputSet implements OutputSet {
         }),
       );
       this.state = 'committed';
-      this.onCommitted(this.version);
       // Best effort: an older version left behind only keeps its old URLs alive until the next commit.
       await this.removeOtherVersions().catch(() => undefined);
       return manifest;
