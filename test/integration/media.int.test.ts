@@ -18,6 +18,7 @@ import { createMediaProcessor, type ProcessResult } from '../../services/media/p
 import { probeMedia, type ProbedMedia } from '../../services/media/probe.js';
 import { LocalDiskStorage, type LocalFile, type MediaStorage, type OutputSet } from '../../services/media/storage.js';
 import { transcodeRenditions } from '../../services/media/transcode.js';
+import { failure } from '../helpers/failure.js';
 import {
   ffmpegCli,
   ffprobeJson,
@@ -64,18 +65,6 @@ async function uploadClip(spec: ClipSpec) {
 }
 
 /** Rejects unless `promise` fails with a FramelogError of `code`; returns that error. */
-async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<FramelogError> {
-  const error = await promise.then(
-    () => {
-      throw new Error(`expected ${code}, but it succeeded`);
-    },
-    (caught: unknown) => caught,
-  );
-  expect(error, String(error)).toBeInstanceOf(FramelogError);
-  expect((error as FramelogError).code, (error as Error).message).toBe(code);
-  return error as FramelogError;
-}
-
 const videoOf = (streams: ProbeStream[]) => streams.find((stream) => stream.codec_type === 'video');
 /**
  * Names of the files in the video's committed output set. Fails unless the set's directory holds exactly

@@ -6,9 +6,10 @@ import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
+import { ErrorCode } from '../../services/domain/errors.js';
 import { PART_SIZE } from '../../services/media/storage/s3Upload.js';
 import type { S3Objects } from '../../services/media/storage/s3.js';
+import { failure } from '../helpers/failure.js';
 import { TestBucket } from '../helpers/s3.js';
 
 // The S3 backend's own guarantees against the real S3 server (the local Swift, ops/s3-up.sh).
@@ -29,18 +30,6 @@ afterAll(async () => {
 });
 
 const newKey = () => `uploads/${randomUUID()}/source`;
-
-async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<FramelogError> {
-  const error = await promise.then(
-    () => {
-      throw new Error(`expected ${code}, but it succeeded`);
-    },
-    (caught: unknown) => caught,
-  );
-  expect(error, String(error)).toBeInstanceOf(FramelogError);
-  expect((error as FramelogError).code, (error as Error).message).toBe(code);
-  return error as FramelogError;
-}
 
 /** `total` random bytes in 1 MiB chunks, then a failure of the source itself when `failAfter` is given. */
 function source(total: number, failAfter?: number): { stream: Readable; bytes: Buffer } {

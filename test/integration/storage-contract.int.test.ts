@@ -13,6 +13,7 @@ import { S3Storage } from '../../services/media/storage/s3.js';
 import { PublishedOutputs } from '../../services/media/storage/published.js';
 import { Scratch } from '../../services/media/storage/scratch.js';
 import type { MediaStorage } from '../../services/media/storage/types.js';
+import { failure } from '../helpers/failure.js';
 import { listFiles } from '../helpers/media.js';
 import { TestBucket } from '../helpers/s3.js';
 
@@ -53,18 +54,6 @@ const backends: Record<'local' | 's3', () => Promise<Backend>> = {
     });
   },
 };
-
-async function failure(promise: Promise<unknown>, code: ErrorCode): Promise<FramelogError> {
-  const error = await promise.then(
-    () => {
-      throw new Error(`expected ${code}, but it succeeded`);
-    },
-    (caught: unknown) => caught,
-  );
-  expect(error, String(error)).toBeInstanceOf(FramelogError);
-  expect((error as FramelogError).code, (error as Error).message).toBe(code);
-  return error as FramelogError;
-}
 
 const contentOf = async (storage: MediaStorage, key: string) => {
   const body = await storage.read(key);

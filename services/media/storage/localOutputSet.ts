@@ -1,38 +1,32 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import { ErrorCode, FramelogError } from '../../domain/errors.js';
-import { assertValidKey, OUTPUT_VERSION } from '../keys.js';
+import { OUTPUT_VERSION } from '../keys.js';
 import { isMissing, syncDirectory, syncFile } from './durable.js';
-import type { OutputFile, OutputManifest, OutputSet } from './types.js';
+import { StagedOutputSet } from './stagedOutputSet.js';
+import type { OutputManifest } from './types.js';
 
 const MANIFEST_FILE = 'manifest.json';
 const STAGING_PREFIX = '.staging-';
 
-/** A new version id (types.ts: `v` + base-36 time + `-` + 12 hex digits); sorts by time within a set. */
-export const newOutputVersion = (): string => `v${Date.now().toString(36)}-${randomBytes(6).toString('hex')}`;
-
-type State = 'open' | 'committed' | 'aborted';
+export { newOutputVersion } from './stagedOutputSet.js';
 
 /**
  * One output set version on local disk, staged in `<setDir>/.staging-<version>/` and published by
  * renaming that directory to `<setDir>/<version>/` (atomic: readers see all of it or none), then
  * writing `<setDir>/manifest.json` by temp file and rename.
  */
-export class LocalOutputSet implements OutputSet {
-  readonly version = newOutputVersion();
-  private state: State = 'open';
-
+export class LocalOutputSet extends StagedOutputSet {
   private constructor(
     private readonly setDir: string,
-    readonly setKey: string,
-  ) {}
+    setKey: string,
+  ) {
+    super(setKey);
+  }
 
-  private get stagingDir(): string {
+  protected get stagingDir(): string {
     return path.join(this.setDir, `${STAGING_PREFIX}${this.version}`);
   }
 
@@ -42,30 +36,6 @@ export class LocalOutputSet implements OutputSet {
     const set = new LocalOutputSet(setDir, setKey);
     await mkdir(set.stagingDir, { recursive: true });
     return set;
-  }
-
-  keyOf(name: string): string {
-    return `${this.setKey}/${this.version}/${assertValidKey(name)}`;
-  }
-
-  async localPath(name: string): Promise<string> {
-    const file = this.stagedPath(name);
-    await mkdir(path.dirname(file), { recursive: true });
-    return file;
-  }
-
-  async localDir(name: string): Promise<string> {
-    const dir = this.stagedPath(name);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    return dir;
-  }
-
-  async writeFile(name: string, body: Readable | Uint8Array | string): Promise<OutputFile> {
-    const file = await this.localPath(name);
-    if (body instanceof Readable) await pipeline(body, createWriteStream(file));
-    else await writeFile(file, body);
-    return { name, key: this.keyOf(name), sizeBytes: (await stat(file)).size };
   }
 
   async commit(): Promise<OutputManifest> {
@@ -100,30 +70,6 @@ export class LocalOutputSet implements OutputSet {
     await rm(this.stagingDir, { recursive: true, force: true });
     // A failed first run must not leave an empty set directory behind; rmdir refuses a non-empty one.
     await rmdir(this.setDir).catch(() => undefined);
-  }
-
-  private stagedPath(name: string): string {
-    this.assertOpen('write to');
-    return path.join(this.stagingDir, assertValidKey(name));
-  }
-
-  private assertOpen(action: string): void {
-    if (this.state !== 'open') {
-      throw new FramelogError(ErrorCode.INTERNAL, `Cannot ${action} output set ${this.setKey} version ${this.version}: it is ${this.state}.`);
-    }
-  }
-
-  /** Every regular file staged, by name; a name that is not a valid key segment path refuses the commit. */
-  private async stagedFiles(): Promise<OutputFile[]> {
-    const entries = await readdir(this.stagingDir, { recursive: true, withFileTypes: true });
-    const files: OutputFile[] = [];
-    for (const entry of entries) {
-      if (entry.isDirectory()) continue;
-      const name = path.relative(this.stagingDir, path.join(entry.parentPath, entry.name)).split(path.sep).join('/');
-      if (!entry.isFile()) throw new FramelogError(ErrorCode.BAD_USER_INPUT, `Output ${JSON.stringify(name)} is not a regular file.`);
-      files.push({ name, key: this.keyOf(name), sizeBytes: (await stat(path.join(entry.parentPath, entry.name))).size });
-    }
-    return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /**

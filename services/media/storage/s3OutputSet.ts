@@ -1,23 +1,18 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { ErrorCode, FramelogError } from '../../domain/errors.js';
-import { assertValidKey, manifestKey, OUTPUT_VERSION } from '../keys.js';
+import { manifestKey, OUTPUT_VERSION } from '../keys.js';
 import { contentTypeOf } from './httpPolicy.js';
-import { newOutputVersion } from './localOutputSet.js';
 import type { S3Objects } from './s3.js';
 import { abortMultipartUploads, deleteObjects } from './s3Delete.js';
 import { uploadStream } from './s3Upload.js';
 import { removeJobDir } from './scratch.js';
-import type { OutputFile, OutputManifest, OutputSet } from './types.js';
+import { StagedOutputSet } from './stagedOutputSet.js';
+import type { OutputFile, OutputManifest } from './types.js';
 
 /** Files uploaded at once by a commit (each a multipart upload of its own when large). */
 const UPLOAD_CONCURRENCY = 4;
-
-type State = 'open' | 'committed' | 'aborted';
 
 /**
  * One output set version on an S3-compatible store. Producers write into a scratch directory of the job
@@ -25,15 +20,15 @@ type State = 'open' | 'committed' | 'aborted';
  * manifest, which is what publishes the version: S3 has no rename, and /media serves only the version the
  * manifest names (published.ts). Then older versions are deleted.
  */
-export class S3OutputSet implements OutputSet {
-  readonly version = newOutputVersion();
-  private state: State = 'open';
-
+export class S3OutputSet extends StagedOutputSet {
   private constructor(
     private readonly objects: S3Objects,
-    readonly setKey: string,
-    private readonly dir: string,
-  ) {}
+    setKey: string,
+    /** A job directory of the scratch space, removed by commit and abort. */
+    protected readonly stagingDir: string,
+  ) {
+    super(setKey);
+  }
 
   /**
    * Removes what runs that never committed left in the store (uploaded files, unfinished multipart
@@ -46,30 +41,6 @@ export class S3OutputSet implements OutputSet {
     const unfinished = (version: string) => version !== committedVersion && OUTPUT_VERSION.test(version);
     await deleteObjects(objects.client, objects.bucket, await listVersionKeys(objects, setKey, unfinished));
     return new S3OutputSet(objects, setKey, await objects.scratch.jobDir('outputs-'));
-  }
-
-  keyOf(name: string): string {
-    return `${this.setKey}/${this.version}/${assertValidKey(name)}`;
-  }
-
-  async localPath(name: string): Promise<string> {
-    const file = this.stagedPath(name);
-    await mkdir(path.dirname(file), { recursive: true });
-    return file;
-  }
-
-  async localDir(name: string): Promise<string> {
-    const dir = this.stagedPath(name);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    return dir;
-  }
-
-  async writeFile(name: string, body: Readable | Uint8Array | string): Promise<OutputFile> {
-    const file = await this.localPath(name);
-    if (body instanceof Readable) await pipeline(body, createWriteStream(file));
-    else await writeFile(file, body);
-    return { name, key: this.keyOf(name), sizeBytes: (await stat(file)).size };
   }
 
   async commit(): Promise<OutputManifest> {
@@ -98,7 +69,7 @@ export class S3OutputSet implements OutputSet {
       await this.abort();
       throw error;
     } finally {
-      await removeJobDir(this.dir);
+      await removeJobDir(this.stagingDir);
     }
   }
 
@@ -106,33 +77,9 @@ export class S3OutputSet implements OutputSet {
     if (this.state === 'committed') return;
     this.state = 'aborted';
     const versionPrefix = `${this.objects.objectKey(this.setKey)}/${this.version}/`;
-    await removeJobDir(this.dir);
+    await removeJobDir(this.stagingDir);
     await abortMultipartUploads(this.objects.client, this.objects.bucket, versionPrefix);
     await deleteObjects(this.objects.client, this.objects.bucket, await this.objects.listObjectKeys(versionPrefix));
-  }
-
-  private stagedPath(name: string): string {
-    this.assertOpen('write to');
-    return path.join(this.dir, assertValidKey(name));
-  }
-
-  private assertOpen(action: string): void {
-    if (this.state !== 'open') {
-      throw new FramelogError(ErrorCode.INTERNAL, `Cannot ${action} output set ${this.setKey} version ${this.version}: it is ${this.state}.`);
-    }
-  }
-
-  /** Every regular file staged, by name; a name that is not a valid key refuses the commit. */
-  private async stagedFiles(): Promise<OutputFile[]> {
-    const entries = await readdir(this.dir, { recursive: true, withFileTypes: true });
-    const files: OutputFile[] = [];
-    for (const entry of entries) {
-      if (entry.isDirectory()) continue;
-      const name = path.relative(this.dir, path.join(entry.parentPath, entry.name)).split(path.sep).join('/');
-      if (!entry.isFile()) throw new FramelogError(ErrorCode.BAD_USER_INPUT, `Output ${JSON.stringify(name)} is not a regular file.`);
-      files.push({ name, key: this.keyOf(name), sizeBytes: (await stat(path.join(entry.parentPath, entry.name))).size });
-    }
-    return files.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   private async uploadAll(files: readonly OutputFile[]): Promise<void> {
@@ -143,7 +90,7 @@ export class S3OutputSet implements OutputSet {
           client: this.objects.client,
           bucket: this.objects.bucket,
           objectKey: this.objects.objectKey(file.key),
-          body: createReadStream(path.join(this.dir, file.name)),
+          body: createReadStream(path.join(this.stagingDir, file.name)),
           contentType: contentTypeOf(file.name),
         });
       }
