@@ -7,6 +7,7 @@ import { buildBrokerConfig } from '../../services/messaging/topology.js';
 import { brokerSettingsForTest, recordingLogger, removeNamespace, testNamespace } from '../helpers/amqp.js';
 import { AMQP_URL } from '../helpers/env.js';
 import { gql } from '../helpers/graphql.js';
+import { s3Env } from '../helpers/s3.js';
 import { startService, waitFor, type ServiceProcess } from '../helpers/processes.js';
 
 // What an operator sees at start: bad settings, production without tokens, readiness with the broker
@@ -42,6 +43,22 @@ describe('start-up', () => {
     expect(service.raw.join('\n')).toMatch(/^CONFIG_INVALID: Invalid settings — PORT:/m);
     // One line, not an uncaught exception's stack trace.
     expect(service.raw.join('\n')).not.toMatch(/\s{2}at /);
+  });
+
+  it.each(['api', 'worker'] as const)('STORAGE=s3 with a bucket that does not exist stops the %s with a message naming S3_BUCKET', async (kind) => {
+    const service = startService(kind, kind, {
+      DATABASE_URL: database.url,
+      AMQP_NAMESPACE: namespace,
+      PORT: '0',
+      RELAY_IN_API: 'false',
+      ...s3Env('framelog-no-such-bucket'),
+    });
+    started.push(service);
+    const { code } = await service.exited;
+    expect(code).toBe(2);
+    const output = service.raw.join('\n');
+    expect(output).toMatch(/^CONFIG_INVALID: Invalid settings — S3: bucket framelog-no-such-bucket does not exist .*S3_BUCKET/m);
+    expect(output).not.toMatch(/\s{2}at /);
   });
 
   it('NODE_ENV=production refuses to start without an API token: one line saying what to do, exit code 2', async () => {

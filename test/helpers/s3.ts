@@ -15,6 +15,19 @@ export const S3_ENDPOINT = process.env.TEST_S3_ENDPOINT ?? 'http://127.0.0.1:808
 const ACCESS_KEY_ID = process.env.TEST_S3_ACCESS_KEY_ID ?? 'test:tester';
 const SECRET_ACCESS_KEY = process.env.TEST_S3_SECRET_ACCESS_KEY ?? 'testing';
 
+/** The settings of a STORAGE=s3 process on the test server's `bucket`. */
+export function s3Env(bucket: string): Record<string, string> {
+  return {
+    STORAGE: 's3',
+    S3_ENDPOINT,
+    S3_REGION: 'us-east-1',
+    S3_BUCKET: bucket,
+    S3_ACCESS_KEY_ID: ACCESS_KEY_ID,
+    S3_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
+    S3_FORCE_PATH_STYLE: 'true',
+  };
+}
+
 /**
  * A bucket of its own for one test file (created empty, emptied and deleted by `drop`), so files running
  * in parallel never see each other's objects.
@@ -43,17 +56,7 @@ export class TestBucket {
 
   /** The settings of the STORAGE=s3 processes of a Stack using this bucket. */
   get env(): Record<string, string> {
-    const { settings } = this;
-    return {
-      STORAGE: 's3',
-      S3_ENDPOINT: settings.endpoint,
-      S3_REGION: settings.region,
-      S3_BUCKET: settings.bucket,
-      S3_ACCESS_KEY_ID: ACCESS_KEY_ID,
-      S3_SECRET_ACCESS_KEY: SECRET_ACCESS_KEY,
-      S3_FORCE_PATH_STYLE: 'true',
-      S3_PREFIX: settings.prefix,
-    };
+    return { ...s3Env(this.settings.bucket), S3_PREFIX: this.settings.prefix };
   }
 
   /** The object operations on this bucket, with a scratch directory of their own. */
