@@ -84,8 +84,10 @@ export class S3OutputSet extends StagedOutputSet {
 
   private async uploadAll(files: readonly OutputFile[]): Promise<void> {
     let next = 0;
+    let failed = false;
     const worker = async (): Promise<void> => {
-      for (let file = files[next++]; file !== undefined; file = files[next++]) {
+      // After one failure the others stop taking files.
+      for (let file = files[next++]; file !== undefined && !failed; file = files[next++]) {
         await uploadStream({
           client: this.objects.client,
           bucket: this.objects.bucket,
@@ -95,7 +97,17 @@ export class S3OutputSet extends StagedOutputSet {
         });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(UPLOAD_CONCURRENCY, files.length) }, worker));
+    // All settled before a failure is thrown: abort must not list the version while uploads still land in it.
+    const results = await Promise.allSettled(
+      Array.from({ length: Math.min(UPLOAD_CONCURRENCY, files.length) }, () =>
+        worker().catch((error: unknown) => {
+          failed = true;
+          throw error;
+        }),
+      ),
+    );
+    const rejected = results.find((result) => result.status === 'rejected');
+    if (rejected !== undefined) throw rejected.reason;
   }
 
   /** A rerun replaces the set: everything under it but this version and the manifest goes. */
