@@ -27,7 +27,7 @@ const resultsDir = new URL('./results/', import.meta.url);
 const runId = `bench-${new Date().toISOString().replaceAll(':', '-')}${quick ? '-quick' : ''}`;
 
 const BENCHMARKS: Record<string, () => Promise<BenchRow[]>> = {
-  throughput: () => throughputBenchmark({ tasks: quick ? 300 : 3_000, workers: [1, 3] }),
+  throughput: () => throughputBenchmark({ tasks: quick ? 300 : 3_000, workers: [1, 3], clipSeconds: quick ? 2 : 10 }),
   latency: () => latencyBenchmark({ rate: 100, seconds: quick ? 5 : 30, workers: 1 }),
   upload: () => uploadBenchmark({ bytes: quick ? 64 * 1024 ** 2 : 1024 ** 3, runs: quick ? 3 : 5 }),
   rebuild: () => rebuildBenchmark({ events: quick ? 60_000 : 1_000_000 }),

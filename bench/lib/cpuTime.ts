@@ -27,7 +27,7 @@ export interface CpuMeter {
 
 let clockTicks: number | undefined;
 
-async function ticksPerSecond(): Promise<number> {
+export async function ticksPerSecond(): Promise<number> {
   clockTicks ??= Number((await run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
   return clockTicks;
 }
@@ -92,11 +92,13 @@ export async function startCpuMeter(roles: CpuRoles): Promise<CpuMeter> {
   };
 }
 
-/** Two breakdowns side by side, as a table for the console. */
-export function formatCpuTable(title: string, framelog: Record<string, number>, baseline: Record<string, number>): string {
-  const roles = [...new Set([...Object.keys(framelog), ...Object.keys(baseline)])].filter((r) => r !== 'total');
-  roles.sort((a, b) => (framelog[b] ?? 0) + (baseline[b] ?? 0) - ((framelog[a] ?? 0) + (baseline[a] ?? 0)));
+/** Breakdowns side by side (one column per side, e.g. framelog and its baselines), as a table for the console. */
+export function formatCpuTable(title: string, sides: Record<string, Record<string, number>>): string {
+  const columns = Object.values(sides);
+  const total = (role: string) => columns.reduce((sum, side) => sum + (side[role] ?? 0), 0);
+  const roles = [...new Set(columns.flatMap((side) => Object.keys(side)))].filter((r) => r !== 'total');
+  roles.sort((a, b) => total(b) - total(a));
   const fmt = (ms: number | undefined) => (ms === undefined ? '—' : ms.toFixed(3));
-  const lines = [...roles, 'total'].map((role) => [role, fmt(framelog[role]), fmt(baseline[role])]);
-  return `${title}\n${renderTable(['process', 'framelog', 'raw'], lines)}`;
+  const lines = [...roles, 'total'].map((role) => [role, ...columns.map((side) => fmt(side[role]))]);
+  return `${title}\n${renderTable(['process', ...Object.keys(sides)], lines)}`;
 }

@@ -34,7 +34,8 @@ export function absoluteRow(input: { benchmark: string; measure: string; unit: s
     framelog: input.value,
     baseline: Number.NaN,
     ratio: Number.NaN,
-    target: `${input.comparison} ${input.limit} ${input.unit}`,
+    // An infinite limit makes the figure reported for context only, as in row().
+    target: Number.isFinite(input.limit) ? `${input.comparison} ${input.limit} ${input.unit}` : 'report only',
     pass,
     ...(input.details ? { details: input.details } : {}),
   };
