@@ -32,7 +32,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchRow[]>> = {
   upload: () => uploadBenchmark({ bytes: quick ? 64 * 1024 ** 2 : 1024 ** 3, runs: quick ? 3 : 5 }),
   rebuild: () => rebuildBenchmark({ events: quick ? 60_000 : 1_000_000 }),
   ffmpeg: () => ffmpegBenchmark({ seconds: quick ? 2 : 10, runs: quick ? 1 : 3 }),
-  video: () => videoQueryBenchmark({ clients: 50, requestsPerClient: quick ? 20 : 200 }),
+  video: () => videoQueryBenchmark({ clients: 50, requestsPerClient: quick ? 20 : 200, rate: 500, seconds: quick ? 2 : 20 }),
 };
 
 const only = values.only?.split(',').map((name) => name.trim()).filter(Boolean) ?? Object.keys(BENCHMARKS);

@@ -22,3 +22,24 @@ export async function runConcurrently(count: number, concurrency: number, task: 
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
 }
+
+/**
+ * Open loop: call i is due at start + i/rate and is started then whether or not earlier calls have
+ * answered; its latency counts from when it was due, not from when it could be sent, so a stalled
+ * server cannot hide latency by slowing the generator down (coordinated omission). Returns every
+ * call's latency in ms.
+ */
+export async function openLoop(rate: number, count: number, call: (i: number) => Promise<void>): Promise<number[]> {
+  const latencies: number[] = [];
+  const calls: Promise<void>[] = [];
+  const startedAt = performance.now() + 50;
+  for (let i = 0; i < count; i += 1) {
+    const dueAt = startedAt + (i * 1000) / rate;
+    const wait = dueAt - performance.now();
+    // Timers fire late by a millisecond or more: calls that came due meanwhile start at once.
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    calls.push(call(i).then(() => void latencies.push(performance.now() - dueAt)));
+  }
+  await Promise.all(calls);
+  return latencies;
+}
