@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ffmpegBenchmark } from './benchmarks/ffmpeg.js';
+import { playableBenchmark } from './benchmarks/playable.js';
 import { rebuildBenchmark } from './benchmarks/rebuild.js';
 import { latencyBenchmark, throughputBenchmark } from './benchmarks/tasks.js';
 import { uploadBenchmark } from './benchmarks/upload.js';
@@ -32,6 +33,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchRow[]>> = {
   upload: () => uploadBenchmark({ bytes: quick ? 64 * 1024 ** 2 : 1024 ** 3, runs: quick ? 3 : 5 }),
   rebuild: () => rebuildBenchmark({ events: quick ? 60_000 : 1_000_000 }),
   ffmpeg: () => ffmpegBenchmark({ seconds: quick ? 2 : 10, runs: quick ? 1 : 3 }),
+  playable: () => playableBenchmark({ seconds: quick ? 4 : 60, runs: quick ? 1 : 3 }),
   video: () => videoQueryBenchmark({ clients: 50, requestsPerClient: quick ? 20 : 200, rate: 500, seconds: quick ? 2 : 20 }),
 };
 

@@ -1,0 +1,94 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { UPLOAD_MUTATION, streamUpload } from '../../test/helpers/graphql.js';
+import { makeClip } from '../../test/helpers/media.js';
+import { waitFor } from '../../test/helpers/processes.js';
+import type { Stack } from '../../test/helpers/stack.js';
+import { installRecorder, replayCalls, type FfmpegRecorder } from '../lib/ffmpegRecorder.js';
+import { startPipeline } from '../lib/pipeline.js';
+import { row, type BenchRow } from '../lib/results.js';
+import { median } from '../lib/stats.js';
+
+/** Uploads `file` through `uploadVideo`; resolves with the video id once the API has answered. */
+async function upload(apiUrl: string, file: string): Promise<string> {
+  const { response } = streamUpload(`${apiUrl}/graphql`, {
+    operations: { query: UPLOAD_MUTATION, variables: { file: null, title: 'bench time to playable' } },
+    filePartHeader: ['Content-Disposition: form-data; name="0"; filename="clip.mp4"', 'Content-Type: video/mp4'],
+    file: createReadStream(file, { highWaterMark: 1024 * 1024 }),
+    bytes: (await stat(file)).size,
+  });
+  const answered = await response;
+  const id = (JSON.parse(answered.body) as { data?: { uploadVideo?: { id?: string } } }).data?.uploadVideo?.id;
+  if (answered.status !== 200 || id === undefined) throw new Error(`upload answered ${answered.status}: ${answered.body.slice(0, 500)}`);
+  return id;
+}
+
+/** Epoch ms of the stream's outcome (`recorded_at`, the same clock as Date.now() here); throws on VideoFailed. */
+async function outcomeAt(pipeline: Stack, videoId: string): Promise<number> {
+  return waitFor(
+    async () => {
+      const { rows } = await pipeline.database.pool.query<{ type: string; at: string; data: unknown }>(
+        `select type, extract(epoch from recorded_at) * 1000 as at, data from events where stream_id = $1 and type in ('VideoProcessed', 'VideoFailed')`,
+        [videoId],
+      );
+      const outcome = rows[0];
+      if (outcome?.type === 'VideoFailed') throw new Error(`the video failed: ${JSON.stringify(outcome.data)}`);
+      return outcome ? Number(outcome.at) : null;
+    },
+    { timeoutMs: 1_800_000, intervalMs: 100, message: `VideoProcessed for ${videoId}` },
+  );
+}
+
+/** One run: framelog from upload start to VideoProcessed, then the ffmpeg commands its worker ran, replayed directly. */
+async function runOnce(pipeline: Stack, recorder: FfmpegRecorder, clip: string): Promise<{ framelogMs: number; directMs: number; commands: string[] }> {
+  const startedNs = BigInt(Date.now()) * 1_000_000n;
+  const startedAt = Date.now();
+  const videoId = await upload(pipeline.apiUrl, clip);
+  const framelogMs = (await outcomeAt(pipeline, videoId)) - startedAt;
+  const calls = (await recorder.calls()).filter((c) => c.startedNs >= startedNs);
+  if (calls.length === 0) throw new Error('the worker ran no ffmpeg command with an input');
+  // The same command lines on the same stored input (the worker's outputs are overwritten in place).
+  const started = performance.now();
+  await replayCalls(calls);
+  return { framelogMs, directMs: performance.now() - started, commands: calls.map((c) => ['ffmpeg', ...c.args].join(' ')) };
+}
+
+/**
+ * Time to playable: a 1080p30 clip uploaded through `uploadVideo` into a deployment with one ffmpeg
+ * worker, from the upload's first byte to VideoProcessed's commit, against running the ffmpeg command
+ * lines that worker ran (recorded through FFMPEG_PATH, so whatever the worker runs is what is replayed)
+ * directly on the same input. The difference is what framelog adds: upload, hash, probes, queueing,
+ * the log and storage.
+ */
+export async function playableBenchmark(options: { seconds: number; runs: number }): Promise<BenchRow[]> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'framelog-bench-playable-'));
+  try {
+    const recorder = await installRecorder(dir, { timed: true });
+    const clip = await makeClip(dir, { width: 1920, height: 1080, durationSeconds: options.seconds, audio: true, fps: 30 });
+    const pipeline = await startPipeline({ workers: 1, workerEnv: { FFMPEG_PATH: recorder.executable } });
+    try {
+      const runs = [];
+      for (let i = 0; i < options.runs; i += 1) runs.push(await runOnce(pipeline, recorder, clip));
+      const framelog = runs.map((r) => r.framelogMs);
+      const direct = runs.map((r) => r.directMs);
+      return [
+        row({
+          benchmark: 'time to playable',
+          measure: `${options.seconds} s 1080p30 clip, upload start to VideoProcessed, median of ${options.runs}`,
+          unit: 'ms',
+          framelog: median(framelog),
+          baseline: median(direct),
+          comparison: '<=',
+          limit: 1.1,
+          details: { framelogMs: framelog, directMs: direct, clipBytes: (await stat(clip)).size, commands: runs[0]?.commands },
+        }),
+      ];
+    } finally {
+      await pipeline.close();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
