@@ -50,7 +50,7 @@ const fmt = (n: number): string => {
 
 /** The table printed at the end of a run. */
 export function formatTable(rows: readonly BenchRow[]): string {
-  const header = ['benchmark', 'measure', 'framelog', 'raw', 'ratio', 'target', 'ok'];
+  const header = ['benchmark', 'measure', 'framelog', 'baseline', 'ratio', 'target', 'ok'];
   const lines = rows.map((r) => [r.benchmark, `${r.measure} (${r.unit})`, fmt(r.framelog), fmt(r.baseline), Number.isFinite(r.ratio) ? `${fmt(r.ratio)}x` : '—', r.target, r.pass ? 'yes' : 'MISS']);
   return renderTable(header, lines);
 }
