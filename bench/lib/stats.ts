@@ -24,22 +24,29 @@ export async function runConcurrently(count: number, concurrency: number, task: 
 }
 
 /**
- * Open loop: call i is due at start + i/rate and is started then whether or not earlier calls have
- * answered; its latency counts from when it was due, not from when it could be sent, so a stalled
- * server cannot hide latency by slowing the generator down (coordinated omission). Returns every
- * call's latency in ms.
+ * An open loop's schedule: calls `start(i, dueAt)` when call i comes due, at `clock()` + 50 ms + i/rate,
+ * whether or not earlier calls have settled; resolves once all have. Timers fire late by a millisecond
+ * or more, so calls that came due meanwhile start at once.
+ */
+export async function onSchedule(rate: number, count: number, start: (i: number, dueAt: number) => Promise<void>, clock: () => number = () => performance.now()): Promise<void> {
+  const calls: Promise<void>[] = [];
+  const startedAt = clock() + 50;
+  for (let i = 0; i < count; i += 1) {
+    const dueAt = startedAt + (i * 1000) / rate;
+    const wait = dueAt - clock();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    calls.push(start(i, dueAt));
+  }
+  await Promise.all(calls);
+}
+
+/**
+ * Open loop: each call starts when it comes due (onSchedule) and its latency counts from then, not from
+ * when it could be sent, so a stalled server cannot hide latency by slowing the generator down
+ * (coordinated omission). Returns every call's latency in ms.
  */
 export async function openLoop(rate: number, count: number, call: (i: number) => Promise<void>): Promise<number[]> {
   const latencies: number[] = [];
-  const calls: Promise<void>[] = [];
-  const startedAt = performance.now() + 50;
-  for (let i = 0; i < count; i += 1) {
-    const dueAt = startedAt + (i * 1000) / rate;
-    const wait = dueAt - performance.now();
-    // Timers fire late by a millisecond or more: calls that came due meanwhile start at once.
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    calls.push(call(i).then(() => void latencies.push(performance.now() - dueAt)));
-  }
-  await Promise.all(calls);
+  await onSchedule(rate, count, (i, dueAt) => call(i).then(() => void latencies.push(performance.now() - dueAt)));
   return latencies;
 }

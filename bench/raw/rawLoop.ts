@@ -30,6 +30,32 @@ export async function declareRawQueue(channel: amqplib.Channel, namespace: strin
   await channel.assertQueue(rawQueueName(namespace), { durable: true, arguments: { 'x-queue-type': 'quorum' } });
 }
 
+/**
+ * A baseline worker's consumer: prefetch 1 on the baseline's queue; `handle` does the task's work and
+ * the message is acked once it resolves (requeued if it throws). Logs `worker ready` once consuming.
+ * Returns the connection, for closing on SIGTERM.
+ */
+export async function consumeRawTasks(amqpUrl: string, namespace: string, handle: (body: unknown, message: amqplib.ConsumeMessage) => Promise<void>): Promise<amqplib.ChannelModel> {
+  const connection = await amqplib.connect(amqpUrl);
+  const channel = await connection.createChannel();
+  await declareRawQueue(channel, namespace);
+  await channel.prefetch(1);
+  await channel.consume(rawQueueName(namespace), (message) => {
+    if (message === null) return;
+    Promise.resolve()
+      .then(() => handle(JSON.parse(message.content.toString()) as unknown, message))
+      .then(
+        () => channel.ack(message),
+        (error: unknown) => {
+          console.error(JSON.stringify({ msg: 'raw task failed', error: String(error) }));
+          channel.nack(message, false, true);
+        },
+      );
+  });
+  console.log(JSON.stringify({ msg: 'worker ready' }));
+  return connection;
+}
+
 export interface RawProducer {
   /** Appends the upload event, then publishes the task with a confirm; resolves once both are durable. */
   submit(streamId?: string): Promise<string>;

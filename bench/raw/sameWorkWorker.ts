@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import amqplib from 'amqplib';
 import pg from 'pg';
-import { declareRawQueue, rawQueueName } from './rawLoop.js';
+import { consumeRawTasks } from './rawLoop.js';
 import { callAppend } from './sameWork.js';
 
 // A same-work baseline worker process (sameWork.ts): consume with prefetch 1; read the video's row
@@ -44,22 +43,7 @@ async function runTask({ videoId, taskId, correlationId }: Task, messageId: stri
   await callAppend(pool, videoId, started.version, [{ event_id: randomUUID(), type: 'VideoProcessed', data, metadata: meta(startedId) }], processed, null);
 }
 
-const connection = await amqplib.connect(AMQP_URL);
-const channel = await connection.createChannel();
-await declareRawQueue(channel, AMQP_NAMESPACE);
-await channel.prefetch(1);
-await channel.consume(rawQueueName(AMQP_NAMESPACE), (message) => {
-  if (message === null) return;
-  const task = JSON.parse(message.content.toString()) as Task;
-  runTask(task, String(message.properties.messageId)).then(
-    () => channel.ack(message),
-    (error: unknown) => {
-      console.error(JSON.stringify({ msg: 'raw task failed', error: String(error) }));
-      channel.nack(message, false, true);
-    },
-  );
-});
-console.log(JSON.stringify({ msg: 'worker ready' }));
+const connection = await consumeRawTasks(AMQP_URL, AMQP_NAMESPACE, (body, message) => runTask(body as Task, String(message.properties.messageId)));
 
 process.on('SIGTERM', () => {
   void connection.close().finally(() => pool.end().finally(() => process.exit(0)));
