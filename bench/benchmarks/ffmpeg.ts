@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { clipProcessor } from '../lib/clipProcessor.js';
-import { installRecorder, replayCalls } from '../lib/ffmpegRecorder.js';
+import { installRecorder, timedReplay } from '../lib/ffmpegRecorder.js';
 import { row, type BenchRow } from '../lib/results.js';
 import { median } from '../lib/stats.js';
 
@@ -24,18 +24,17 @@ export async function ffmpegBenchmark(options: { seconds: number; runs: number }
     const warmup = await timed(processOnce);
     const calls = await recorder.calls();
     if (calls.length === 0) throw new Error('the processor ran no ffmpeg command with an input');
-    const direct = () => replayCalls(calls);
 
     const pipelineMs: number[] = [];
     const directMs: number[] = [];
     for (let i = 0; i < options.runs; i += 1) {
       // Alternating which side goes first cancels what running second gains or loses (cache, load drift).
       if (i % 2 === 0) {
-        directMs.push(await timed(direct));
+        directMs.push(await timedReplay(calls));
         pipelineMs.push(await timed(processOnce));
       } else {
         pipelineMs.push(await timed(processOnce));
-        directMs.push(await timed(direct));
+        directMs.push(await timedReplay(calls));
       }
     }
     return [

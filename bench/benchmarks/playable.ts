@@ -6,7 +6,7 @@ import { UPLOAD_MUTATION, streamUpload } from '../../test/helpers/graphql.js';
 import { makeClip } from '../../test/helpers/media.js';
 import { waitFor } from '../../test/helpers/processes.js';
 import type { Stack } from '../../test/helpers/stack.js';
-import { installRecorder, replayCalls, type FfmpegRecorder } from '../lib/ffmpegRecorder.js';
+import { installRecorder, timedReplay, type FfmpegRecorder, type RecordedCall } from '../lib/ffmpegRecorder.js';
 import { startPipeline } from '../lib/pipeline.js';
 import { row, type BenchRow } from '../lib/results.js';
 import { median } from '../lib/stats.js';
@@ -41,18 +41,38 @@ async function outcomeAt(pipeline: Stack, videoId: string): Promise<number> {
   );
 }
 
+/**
+ * Where framelog's time went, in ms: the upload until the API answered; from then to the first ffmpeg
+ * command (queueing, probe, packet scan); the ffmpeg commands (first start to last exit); and from then
+ * to VideoProcessed (storage commit, the outcome's append).
+ */
+interface Phases {
+  uploadMs: number;
+  beforeFfmpegMs: number;
+  ffmpegMs: number;
+  afterFfmpegMs: number;
+}
+
+function phasesOf(startedAt: number, answeredAt: number, outcomeAt: number, calls: readonly RecordedCall[]): Phases {
+  const firstStart = Number(calls.reduce((min, c) => (c.startedNs < min ? c.startedNs : min), calls[0]?.startedNs ?? 0n) / 1_000_000n);
+  const lastEnd = Number(calls.reduce((max, c) => (c.endedNs !== null && c.endedNs > max ? c.endedNs : max), 0n) / 1_000_000n);
+  return { uploadMs: answeredAt - startedAt, beforeFfmpegMs: firstStart - answeredAt, ffmpegMs: lastEnd - firstStart, afterFfmpegMs: outcomeAt - lastEnd };
+}
+
 /** One run: framelog from upload start to VideoProcessed, then the ffmpeg commands its worker ran, replayed directly. */
-async function runOnce(pipeline: Stack, recorder: FfmpegRecorder, clip: string): Promise<{ framelogMs: number; directMs: number; commands: string[] }> {
+async function runOnce(pipeline: Stack, recorder: FfmpegRecorder, clip: string): Promise<{ framelogMs: number; directMs: number; phases: Phases; commands: string[] }> {
   const startedNs = BigInt(Date.now()) * 1_000_000n;
   const startedAt = Date.now();
   const videoId = await upload(pipeline.apiUrl, clip);
-  const framelogMs = (await outcomeAt(pipeline, videoId)) - startedAt;
+  const answeredAt = Date.now();
+  const processedAt = await outcomeAt(pipeline, videoId);
   const calls = (await recorder.calls()).filter((c) => c.startedNs >= startedNs);
   if (calls.length === 0) throw new Error('the worker ran no ffmpeg command with an input');
-  // The same command lines on the same stored input (the worker's outputs are overwritten in place).
-  const started = performance.now();
-  await replayCalls(calls);
-  return { framelogMs, directMs: performance.now() - started, commands: calls.map((c) => ['ffmpeg', ...c.args].join(' ')) };
+  const phases = phasesOf(startedAt, answeredAt, processedAt, calls);
+  console.log(`framelog ${Math.round(processedAt - startedAt)} ms: ${Object.entries(phases).map(([phase, ms]: [string, number]) => `${phase} ${Math.round(ms)}`).join(', ')}`);
+  // The same command lines on the same stored input.
+  const directMs = await timedReplay(calls);
+  return { framelogMs: processedAt - startedAt, directMs, phases, commands: calls.map((c) => ['ffmpeg', ...c.args].join(' ')) };
 }
 
 /**
@@ -82,7 +102,7 @@ export async function playableBenchmark(options: { seconds: number; runs: number
           baseline: median(direct),
           comparison: '<=',
           limit: 1.1,
-          details: { framelogMs: framelog, directMs: direct, clipBytes: (await stat(clip)).size, commands: runs[0]?.commands },
+          details: { framelogMs: framelog, directMs: direct, phases: runs.map((r) => r.phases), clipBytes: (await stat(clip)).size, commands: runs[0]?.commands },
         }),
       ];
     } finally {

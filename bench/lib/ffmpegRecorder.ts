@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -71,8 +71,35 @@ export function concurrentGroups(calls: readonly RecordedCall[]): RecordedCall[]
 }
 
 /** Runs the recorded command lines with the real ffmpeg, group by group (see concurrentGroups). */
-export async function replayCalls(calls: readonly RecordedCall[]): Promise<void> {
+async function replayCalls(calls: readonly RecordedCall[]): Promise<void> {
   for (const group of concurrentGroups(calls)) {
     await Promise.all(group.map((call) => run('ffmpeg', call.args, { maxBuffer: 64 * 1024 * 1024 })));
+  }
+}
+
+/**
+ * Creates the missing parent directories of every absolute path in the calls' arguments (`file:` URLs
+ * included): a worker writes its outputs into a staging directory that its commit renames away, so the
+ * outputs' directories are gone by the time the commands are replayed. Returns the directories created.
+ */
+async function recreateDirectories(calls: readonly RecordedCall[]): Promise<string[]> {
+  const paths = calls.flatMap((c) => c.args).map((arg) => arg.replace(/^file:/, '')).filter((arg) => path.isAbsolute(arg));
+  const created = await Promise.all([...new Set(paths.map((p) => path.dirname(p)))].map((dir) => mkdir(dir, { recursive: true })));
+  return created.filter((dir): dir is string => dir !== undefined);
+}
+
+/**
+ * Milliseconds to replay the recorded command lines with the real ffmpeg, as the processor ran them
+ * (see concurrentGroups), on the same inputs. Only the commands are timed: the output directories are
+ * made before and removed after, with what the replay wrote into them.
+ */
+export async function timedReplay(calls: readonly RecordedCall[]): Promise<number> {
+  const created = await recreateDirectories(calls);
+  try {
+    const started = performance.now();
+    await replayCalls(calls);
+    return performance.now() - started;
+  } finally {
+    await Promise.all(created.map((dir) => rm(dir, { recursive: true, force: true })));
   }
 }
