@@ -1,16 +1,5 @@
-import { z } from 'zod';
 import type { VideoState } from './video.js';
 import { isTerminal } from './video.js';
-
-/** The body of a task message (DESIGN §4). `schema` lets a later format coexist with this one. */
-export const TaskMessageSchema = z.object({
-  schema: z.literal(1),
-  videoId: z.uuid(),
-  taskId: z.uuid(),
-  storageKey: z.string().min(1),
-  attempt: z.number().int().positive(),
-});
-export type TaskMessage = z.infer<typeof TaskMessageSchema>;
 
 export type TaskDecision =
   | { kind: 'process'; attempt: number }
@@ -20,8 +9,6 @@ export type TaskDecision =
   | { kind: 'give-up'; attempts: number };
 
 export interface TaskLimits {
-  /** Attempts that may fail before the task is VideoFailed. */
-  maxAttempts: number;
   /** Deliveries that may end without any outcome (crashes) before the task is VideoFailed. */
   maxUnfinishedStarts: number;
 }

@@ -33,7 +33,7 @@ export interface AppendRequest {
   state: VideoState | null;
   events: readonly NewEvent[];
   /** Written in the same transaction; published later by the relay. */
-  outbox?: OutboxMessage;
+  outbox?: OutboxMessage | readonly OutboxMessage[];
 }
 
 export interface AppendResult {
@@ -73,7 +73,9 @@ export async function appendToStream(db: Db, request: AppendRequest): Promise<Ap
   });
 
   if (provisional === null) throw new Error('unreachable: an append always yields a state');
-  const outbox = request.outbox;
+  const outboxes: readonly OutboxMessage[] = request.outbox === undefined ? [] : 'id' in request.outbox ? [request.outbox] : request.outbox;
+  if (outboxes.length > 1) throw new FramelogError(ErrorCode.INVALID_EVENT, 'An append carries at most one outbox message.');
+  const outbox = outboxes[0];
   const eventsJson = validated.map((e) => ({ event_id: e.eventId, type: e.type, data: e.data, metadata: e.metadata }));
   const outboxJson = outbox ? { id: outbox.id, routing_key: outbox.routingKey, payload: outbox.payload, headers: outbox.headers } : null;
 

@@ -1,7 +1,8 @@
 import type { ConsumeMessage } from 'amqplib';
 import type { AckOrNack } from 'rascal';
 import type { Broker, Logger } from './broker.js';
-import { HeaderNames, Names } from './topology.js';
+import { HeaderNames } from './taskMessage.js';
+import { Names } from './topology.js';
 
 /** A copy of a dead-lettered message, as the dead-letter watcher sees it. */
 export interface DeadLetter {

@@ -1,7 +1,7 @@
-import type { TaskMessage } from '../domain/task.js';
 import type { Broker } from './broker.js';
 import { awaitConfirm } from './confirm.js';
-import { HeaderNames, Names } from './topology.js';
+import { HeaderNames, type TaskMessageBody } from './taskMessage.js';
+import { Names } from './topology.js';
 
 export interface PublishProperties {
   /** The AMQP message id: the outbox row's id, i.e. the id of the event that created the task. */
@@ -14,7 +14,7 @@ export interface PublishProperties {
 
 export interface TaskPublisher {
   /** Publishes a task; resolves once the broker confirmed it. Rejects with BROKER_UNAVAILABLE (retryable). */
-  publishTask(body: TaskMessage, properties: PublishProperties): Promise<void>;
+  publishTask(body: TaskMessageBody, properties: PublishProperties): Promise<void>;
   /**
    * Publishes a payload as stored (the outbox relay), with the routing key it was stored with, on
    * the task exchange. Same guarantees as publishTask.

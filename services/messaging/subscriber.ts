@@ -2,34 +2,13 @@ import type { ConsumeMessage } from 'amqplib';
 import type { AckOrNack } from 'rascal';
 import type { Broker, Logger } from './broker.js';
 import { awaitConfirm } from './confirm.js';
-import { HeaderNames, Names, delayPlanOf, delayPublicationName, delayStepFor, type DelayPlan } from './topology.js';
+import type { TaskSettle } from '../domain/decide.js';
+import { HeaderNames, freshCopy, toDelivery, type TaskDelivery } from './taskMessage.js';
+import { Names, delayPlanOf, delayPublicationName, delayStepFor, type DelayPlan } from './topology.js';
 
-export interface TaskDelivery {
-  /** The parsed JSON body, not yet validated (TaskMessageSchema is the consumer's business). */
-  body: unknown;
-  messageId: string | null;
-  correlationId: string | null;
-  traceparent: string | null;
-  /** Failed deliveries so far, from the quorum queue's x-delivery-count; 0 on the first delivery. */
-  deliveryCount: number;
-  redelivered: boolean;
-  /** Set on a copy requeued with `interruptedAttempt` (see TaskOutcome). */
-  interruptedAttempt: number | null;
-}
-
-export type TaskOutcome =
-  /** Done (including: nothing to do). */
-  | { kind: 'ack' }
-  /** Deliver again after at least `delayMs`, through a delay queue. Does not count as a failed delivery. */
-  | { kind: 'retry'; delayMs: number }
-  /** Give up: the message goes to the dead-letter queue with the reason in a header. */
-  | { kind: 'dead-letter'; reason: string }
-  /**
-   * Give the message back without counting a failure (shutdown, database down); redelivered shortly.
-   * `interruptedAttempt` travels with the copy (a header) when the handler started an attempt but could
-   * not record that it ended, so the next delivery can.
-   */
-  | { kind: 'requeue'; interruptedAttempt?: number };
+export type { TaskDelivery } from './taskMessage.js';
+/** How the message of a delivery is settled: decided by the domain (TaskSettle). */
+export type TaskOutcome = TaskSettle;
 
 export type TaskHandler = (delivery: TaskDelivery) => Promise<TaskOutcome>;
 
@@ -189,33 +168,6 @@ export async function subscribeTasks(
     },
   };
 }
-
-function toDelivery(message: ConsumeMessage, content: unknown): TaskDelivery {
-  const headers = message.properties.headers ?? {};
-  const count = Number(headers[HeaderNames.deliveryCount] ?? 0);
-  return {
-    body: content,
-    messageId: stringOrNull(message.properties.messageId),
-    correlationId: stringOrNull(message.properties.correlationId) ?? stringOrNull(headers[HeaderNames.correlationId]),
-    traceparent: stringOrNull(headers[HeaderNames.traceparent]),
-    deliveryCount: Number.isFinite(count) ? count : 0,
-    redelivered: message.fields.redelivered,
-    interruptedAttempt: positiveIntOrNull(headers[HeaderNames.interruptedAttempt]),
-  };
-}
-
-/**
- * The message as it should be forwarded: without x-delivery-count, which belongs to this delivery
- * (carried over, the copy's first delivery would report the original's failures), and without an
- * interrupted attempt, which the delivery that read it has dealt with.
- */
-function freshCopy(message: ConsumeMessage): ConsumeMessage {
-  const { [HeaderNames.deliveryCount]: _count, [HeaderNames.interruptedAttempt]: _interrupted, ...headers } = message.properties.headers ?? {};
-  return { ...message, properties: { ...message.properties, headers } };
-}
-
-const stringOrNull = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
-const positiveIntOrNull = (value: unknown): number | null => (Number.isInteger(value) && (value as number) > 0 ? (value as number) : null);
 
 function ids(message: ConsumeMessage): { messageId: unknown; deliveryTag: number } {
   return { messageId: message.properties.messageId, deliveryTag: message.fields.deliveryTag };

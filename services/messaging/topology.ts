@@ -1,5 +1,6 @@
 import type { Config } from '../config.js';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
+import { TaskRoutingKeys } from './taskMessage.js';
 
 /**
  * The RabbitMQ topology (DESIGN §4) as one Rascal configuration, built by a pure function from typed
@@ -16,7 +17,7 @@ export const Names = {
    */
   deadLetterWatchQueue: 'video_processing.dead.watch',
   /** Routing key of task messages; the outbox rows carry it. */
-  taskRoutingKey: 'video.process',
+  taskRoutingKey: TaskRoutingKeys.transcode,
   deadLetterRoutingKey: 'video_processing.dead',
   taskPublication: 'task',
   deadLetterPublication: 'dead_letter',
@@ -24,23 +25,6 @@ export const Names = {
   requeuePublication: 'requeue',
   subscription: 'video_processing',
   deadLetterWatchSubscription: 'video_processing.dead.watch',
-} as const;
-
-/** Message headers framelog reads or writes. */
-export const HeaderNames = {
-  correlationId: 'correlationId',
-  traceparent: 'traceparent',
-  /** Why a message was dead-lettered (set by the subscriber's `dead-letter` outcome). */
-  deadLetterReason: 'framelog-dead-letter-reason',
-  /** Set by quorum queues on redeliveries: failed deliveries so far (absent on the first). */
-  deliveryCount: 'x-delivery-count',
-  /**
-   * On a requeued task: the attempt whose start the log still shows unfinished because the worker could
-   * not record how it ended (database down). The next delivery records it as interrupted, uncounted.
-   */
-  interruptedAttempt: 'framelog-interrupted-attempt',
-  /** Set by the broker when it dead-letters a message: why (`delivery_limit`, `rejected`, `expired`…). */
-  firstDeathReason: 'x-first-death-reason',
 } as const;
 
 const DELAY_QUEUE_PREFIX = `${Names.workQueue}.delay.`;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
-import type { TaskMessage } from '../../services/domain/task.js';
+import type { TaskMessageBody as TaskMessage } from '../../services/messaging/taskMessage.js';
 import { closeBroker, createBroker, type Broker } from '../../services/messaging/broker.js';
 import { createTaskPublisher, type TaskPublisher } from '../../services/messaging/publisher.js';
 import { Names, buildBrokerConfig } from '../../services/messaging/topology.js';

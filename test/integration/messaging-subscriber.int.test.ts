@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { TaskMessage } from '../../services/domain/task.js';
+import type { TaskMessageBody as TaskMessage } from '../../services/messaging/taskMessage.js';
 import { closeBroker, createBroker, type Broker } from '../../services/messaging/broker.js';
 import { createTaskPublisher, type TaskPublisher } from '../../services/messaging/publisher.js';
 import { subscribeTasks, type TaskDelivery, type TaskOutcome, type TaskSubscription } from '../../services/messaging/subscriber.js';
-import { HeaderNames, Names, buildBrokerConfig, delayQueueName, qualify } from '../../services/messaging/topology.js';
+import { HeaderNames } from '../../services/messaging/taskMessage.js';
+import { Names, buildBrokerConfig, delayQueueName, qualify } from '../../services/messaging/topology.js';
 import {
   brokerSettingsForTest,
   getMessage,

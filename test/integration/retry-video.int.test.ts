@@ -52,7 +52,7 @@ describe('retryVideo (redrive)', () => {
     expect(last.metadata).toMatchObject({ correlationId, taskId: next.currentTaskId, actor: 'ops' });
     const [row] = await outboxRows(failed.id);
     expect(row).toMatchObject({ id: last.eventId, routing_key: Names.taskRoutingKey });
-    expect(row!.payload).toMatchObject({ schema: 1, videoId: failed.id, taskId: next.currentTaskId, storageKey: failed.storageKey });
+    expect(row!.payload).toEqual({ schema: 2, kind: 'transcode', videoId: failed.id, taskId: next.currentTaskId });
     // The new task is processed; a late delivery of the old one is skipped.
     const limits = { maxAttempts: 3, maxUnfinishedStarts: 3 };
     expect(decideTask(next, next.currentTaskId, limits)).toEqual({ kind: 'process', attempt: 1 });

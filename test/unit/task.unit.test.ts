@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { TaskMessageSchema, backoffDelayMs, decideTask } from '../../services/domain/task.js';
+import { backoffDelayMs, decideTask } from '../../services/domain/task.js';
+import { TaskMessageSchema } from '../../services/messaging/taskMessage.js';
 import type { VideoState } from '../../services/domain/video.js';
 import { given, processed, retryRequested, started, uploaded, videoFailed } from '../helpers/events.js';
 

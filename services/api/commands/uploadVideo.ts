@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { VideoState } from '../../domain/video.js';
-import { appendToStream } from '../../eventstore/append.js';
+import { decideRequest } from '../../domain/decide.js';
 import type { Db } from '../../eventstore/db.js';
+import { handleCommand } from '../../eventstore/handleCommand.js';
 import { sourceKey } from '../../media/keys.js';
-import { taskOutboxMessage } from '../../messaging/taskOutbox.js';
+import { taskMessagesOf } from './taskMessages.js';
 import type { ApiDeps } from '../deps.js';
 import { parseUploadText } from '../input.js';
 
@@ -69,21 +70,13 @@ export interface UploadRecord {
  */
 export async function recordUpload(db: Db, upload: UploadRecord): Promise<VideoState> {
   const taskId = randomUUID();
-  const eventId = randomUUID();
-  const key = sourceKey(upload.videoId);
   const { videoId, actor, correlationId, ...facts } = upload;
-  const { state } = await appendToStream(db, {
-    streamId: videoId,
-    expectedVersion: 0,
+  const data = { taskId, ...facts, storageKey: sourceKey(videoId) };
+  const { state } = await handleCommand(db, videoId, decideRequest, { type: 'UploadVideo', videoId, data }, {
     state: null,
-    events: [
-      {
-        eventId,
-        event: { type: 'VideoUploaded', data: { taskId, ...facts, storageKey: key } },
-        metadata: { correlationId, causationId: null, taskId, actor },
-      },
-    ],
-    outbox: taskOutboxMessage({ eventId, videoId, taskId, storageKey: key, correlationId }),
+    metadata: () => ({ correlationId, causationId: null, taskId, actor }),
+    outbox: taskMessagesOf(videoId, correlationId),
   });
+  if (state === null) throw new Error('unreachable: an upload always creates its stream');
   return state;
 }
