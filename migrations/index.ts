@@ -3,6 +3,7 @@ import * as m0001 from './0001_event_log.js';
 import * as m0002 from './0002_video_notifications.js';
 import * as m0003 from './0003_api_tokens.js';
 import * as m0004 from './0004_append_function.js';
+import * as m0006 from './0006_generic_store.js';
 
 /**
  * Every migration, in order. Listed explicitly (not read from the folder) so they load the same way
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '0002_video_notifications': m0002,
   '0003_api_tokens': m0003,
   '0004_append_function': m0004,
+  '0006_generic_store': m0006,
 };

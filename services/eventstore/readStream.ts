@@ -1,15 +1,23 @@
 import { sql } from 'kysely';
-import type { EventMetadata, RecordedEvent, VideoEvent } from '../domain/events.js';
+import type { EventMetadata, RecordedEvent } from '../domain/events.js';
+import type { Recorded, StoredEvent } from './streamTypes.js';
 import type { Db } from './db.js';
 import type { EventRow } from './schema.js';
 
+/** An event row of a video stream as the domain reads it. */
 export function toRecordedEvent(row: EventRow): RecordedEvent {
+  return toStoredEvent(row) as RecordedEvent;
+}
+
+/** An event row of any stream type: its data as stored (validated when it was appended). */
+export function toStoredEvent(row: EventRow): Recorded<StoredEvent> {
   return {
     position: BigInt(row.position),
     streamId: row.stream_id,
     version: row.version,
     eventId: row.event_id,
-    ...({ type: row.type, data: row.data } as VideoEvent),
+    type: row.type,
+    data: row.data,
     metadata: row.metadata as EventMetadata,
     recordedAt: row.recorded_at,
     hash: row.hash.toString('hex'),

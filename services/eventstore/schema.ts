@@ -10,6 +10,8 @@ type BigintColumn = ColumnType<string, bigint | string | number, bigint | string
 export interface EventsTable {
   position: ColumnType<string, never, never>;
   stream_id: string;
+  /** The stream's type (migration 0006); 'video' for every stream written before it. */
+  stream_type: ColumnType<string, string | undefined, never>;
   version: number;
   event_id: string;
   type: string;
@@ -18,6 +20,8 @@ export interface EventsTable {
   recorded_at: ColumnType<Date, never, never>;
   prev_hash: ColumnType<Buffer, never, never>;
   hash: ColumnType<Buffer, never, never>;
+  /** The writing transaction (xid8, as text): the gap-free feed shows events below the oldest one in flight. */
+  transaction_id: ColumnType<string, never, never>;
 }
 
 export interface OutboxTable {

@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { decide, type TaskPolicy, type TaskSettle, type VideoCommand } from '../domain/decide.js';
+import { decide, type AttemptResult, type Decision, type TaskPolicy, type TaskSettle, type VideoCommand } from '../domain/decide.js';
 import { ErrorCode, FramelogError, messageOf } from '../domain/errors.js';
 import type { EventMetadata, VideoEvent } from '../domain/events.js';
 import type { VideoState } from '../domain/video.js';
 import type { Db } from '../eventstore/db.js';
 import { handleCommand, type Handled } from '../eventstore/handleCommand.js';
 import { isConnectionError } from '../eventstore/pgErrors.js';
+import { videoStream } from '../eventstore/videoStream.js';
 import type { Logger } from '../logger.js';
 import type { MediaProcessor } from '../media/processVideo.js';
 import type { TaskDelivery, TaskOutcome } from '../messaging/subscriber.js';
-import { parseTaskMessage, type TaskMessage } from '../messaging/taskMessage.js';
+import { parseTaskMessage, type TaskKind, type TaskMessage } from '../messaging/taskMessage.js';
 
 export interface WorkerDeps {
   db: Db;
@@ -92,19 +93,28 @@ async function runTask(r: TaskRun, signal?: AbortSignal): Promise<TaskOutcome> {
   return end.decision.settle ?? { kind: 'ack' };
 }
 
+/** The work of one attempt of each task kind: the worker dispatches by kind (DESIGN §4). */
+type KindWork = (deps: WorkerDeps, state: VideoState, signal?: AbortSignal) => Promise<AttemptResult>;
+
+const kindWork: Record<TaskKind, KindWork> = {
+  transcode: (deps, state, signal) => {
+    const { reportProgress } = deps;
+    return deps.processor.process({
+      videoId: state.id,
+      sourceKey: state.storageKey,
+      ...(signal ? { signal } : {}),
+      ...(reportProgress ? { onProgress: (percent: number) => reportProgress(state.id, percent) } : {}),
+    });
+  },
+};
+
 /** Runs the task kind's work for one attempt and names its outcome as a command. */
 async function runAttempt(r: TaskRun, state: VideoState, attempt: number, startedEventId: string, signal?: AbortSignal): Promise<VideoCommand> {
   const { deps, task } = r;
   const ids = { videoId: task.videoId, taskId: task.taskId, attempt };
   const startedAt = Date.now();
   try {
-    const { reportProgress } = deps;
-    const result = await deps.processor.process({
-      videoId: task.videoId,
-      sourceKey: state.storageKey,
-      ...(signal ? { signal } : {}),
-      ...(reportProgress ? { onProgress: (percent: number) => reportProgress(task.videoId, percent) } : {}),
-    });
+    const result = await kindWork[task.kind](deps, state, signal);
     return { type: 'SucceedAttempt', ...ids, result, elapsedMs: Date.now() - startedAt };
   } catch (error) {
     if (isAbort(error) && signal?.aborted === true) {
@@ -134,7 +144,7 @@ async function recordShutdown(r: TaskRun, state: VideoState, attempt: number, st
 }
 
 /** Decides `cmd` over the video's stream (loading it unless `state` is in hand) and appends the result. */
-function command(r: TaskRun, cmd: VideoCommand, causationId: string | null, state?: VideoState): Promise<Handled<ReturnType<typeof decide>>> {
+function command(r: TaskRun, cmd: VideoCommand, causationId: string | null, state?: VideoState): Promise<Handled<VideoState, VideoEvent, Decision>> {
   const { deps, task, correlationId } = r;
   const policy: TaskPolicy = { maxAttempts: deps.maxAttempts, deliveryLimit: deps.deliveryLimit, retryDelaysMs: deps.retryDelaysMs };
   const metadata = (event: VideoEvent): EventMetadata => ({
@@ -145,7 +155,8 @@ function command(r: TaskRun, cmd: VideoCommand, causationId: string | null, stat
     workerId: deps.workerId,
     attempt: 'attempt' in event.data ? event.data.attempt : 'attempts' in event.data ? event.data.attempts : null,
   });
-  return handleCommand(deps.db, task.videoId, (c: VideoCommand, s) => decide(c, s, policy, deps.now?.() ?? new Date()), cmd, {
+  const decider = { type: videoStream, decide: (c: VideoCommand, s: VideoState | null) => decide(c, s, policy, deps.now?.() ?? new Date()) };
+  return handleCommand(deps.db, task.videoId, decider, cmd, {
     ...(state === undefined ? {} : { state }),
     metadata,
   });

@@ -2,7 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { decide, type TaskPolicy, type VideoCommand } from '../domain/decide.js';
 import type { Db } from '../eventstore/db.js';
+import type { VideoState } from '../domain/video.js';
 import { handleCommand } from '../eventstore/handleCommand.js';
+import { videoStream } from '../eventstore/videoStream.js';
 import type { Logger } from '../logger.js';
 import type { DeadLetter } from '../messaging/deadLetterSubscriber.js';
 import { parseTaskMessage } from '../messaging/taskMessage.js';
@@ -25,7 +27,7 @@ export async function recordDeadLetter(deps: DeadLetterDeps, letter: DeadLetter)
   if (!parsed.ok) return;
   const { videoId, taskId } = parsed.task;
   const command: VideoCommand = { type: 'RecordDeadLetter', videoId, taskId, reason: letter.reason };
-  const { events } = await handleCommand(deps.db, videoId, (c: VideoCommand, s) => decide(c, s, NO_RETRIES, new Date()), command, {
+  const { events } = await handleCommand(deps.db, videoId, { type: videoStream, decide: (c: VideoCommand, s: VideoState | null) => decide(c, s, NO_RETRIES, new Date()) }, command, {
     metadata: (event) => ({
       correlationId: randomUUID(),
       // Message ids of framelog's tasks are event ids; anything else is no event to point at.

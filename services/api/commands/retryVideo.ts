@@ -3,6 +3,7 @@ import { decideRequest } from '../../domain/decide.js';
 import type { VideoState } from '../../domain/video.js';
 import type { Db } from '../../eventstore/db.js';
 import { handleCommand } from '../../eventstore/handleCommand.js';
+import { videoStream } from '../../eventstore/videoStream.js';
 import { taskMessagesOf } from './taskMessages.js';
 
 export interface RetryInput {
@@ -19,7 +20,7 @@ export interface RetryInput {
 export async function retryVideo(db: Db, input: RetryInput): Promise<VideoState> {
   const taskId = randomUUID();
   const { actor, correlationId, videoId } = input;
-  const { state } = await handleCommand(db, videoId, decideRequest, { type: 'RetryVideo', videoId, taskId, requestedBy: actor, reason: input.reason ?? null }, {
+  const { state } = await handleCommand(db, videoId, { type: videoStream, decide: decideRequest }, { type: 'RetryVideo', videoId, taskId, requestedBy: actor, reason: input.reason ?? null }, {
     metadata: () => ({ correlationId, causationId: null, taskId, actor }),
     outbox: taskMessagesOf(videoId, correlationId),
   });

@@ -4,6 +4,7 @@ import type { VideoState } from '../../domain/video.js';
 import { decideRequest } from '../../domain/decide.js';
 import type { Db } from '../../eventstore/db.js';
 import { handleCommand } from '../../eventstore/handleCommand.js';
+import { videoStream } from '../../eventstore/videoStream.js';
 import { sourceKey } from '../../media/keys.js';
 import { taskMessagesOf } from './taskMessages.js';
 import type { ApiDeps } from '../deps.js';
@@ -72,7 +73,7 @@ export async function recordUpload(db: Db, upload: UploadRecord): Promise<VideoS
   const taskId = randomUUID();
   const { videoId, actor, correlationId, ...facts } = upload;
   const data = { taskId, ...facts, storageKey: sourceKey(videoId) };
-  const { state } = await handleCommand(db, videoId, decideRequest, { type: 'UploadVideo', videoId, data }, {
+  const { state } = await handleCommand(db, videoId, { type: videoStream, decide: decideRequest }, { type: 'UploadVideo', videoId, data }, {
     state: null,
     metadata: () => ({ correlationId, causationId: null, taskId, actor }),
     outbox: taskMessagesOf(videoId, correlationId),

@@ -1,0 +1,19 @@
+import { TERMINAL_EVENT_TYPES, parseEvent, type VideoEvent } from '../domain/events.js';
+import { evolve, type VideoState } from '../domain/video.js';
+import { videoRowToState, videoStateToJsonRecord } from './projection.js';
+import type { VideoRow } from './schema.js';
+import type { StreamType } from './streamTypes.js';
+
+/** Video streams (DESIGN §3): the `videos` projection, one terminal event per task. */
+export const videoStream: StreamType<VideoState, VideoEvent> = {
+  name: 'video',
+  parse: parseEvent,
+  evolve,
+  versionOf: (state) => state.version,
+  projection: {
+    table: 'videos',
+    toRecord: videoStateToJsonRecord,
+    fromRow: (row) => videoRowToState(row as unknown as VideoRow),
+  },
+  outcomeTypes: TERMINAL_EVENT_TYPES,
+};
