@@ -11,6 +11,7 @@ import {
   type NotificationListener,
 } from '../../eventstore/notifications.js';
 import { readStream } from '../../eventstore/readStream.js';
+import { feedHorizon } from '../../eventstore/readAll.js';
 import { loadVideo } from '../../eventstore/videos.js';
 import type { Logger } from '../../logger.js';
 
@@ -48,12 +49,6 @@ interface Subscriber {
 
 /** Videos whose last pushed position is remembered: enough for every video live at once. */
 const REMEMBERED_VIDEOS = 10_000;
-/**
- * How far below the newest position it heard of the catch-up after a reconnection reads the log.
- * Positions are taken at insert, not at commit: an append that was in flight when the connection
- * dropped may commit later with a lower position than one already announced.
- */
-const CATCH_UP_MARGIN = 1_000n;
 
 export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
   const { db, log } = options;
@@ -66,12 +61,10 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
   // may have added several events, and the catch-up after a reconnection names only the newest:
   // folding from here to the notice's position pushes each state in between, once.
   const pushed = new LRUCache<string, bigint>({ max: REMEMBERED_VIDEOS });
-  // The newest log position this process knows was committed: from the log when it first connects,
-  // then from every notice. Where the catch-up of "every video" subscriptions starts.
-  let heard: bigint | undefined;
-  const hear = (position: bigint) => {
-    if (heard === undefined || position > heard) heard = position;
-  };
+  // The feed's horizon at the last catch-up (readAll.ts): every event written below it was read then
+  // (or is older than the first connection). Where the catch-up of "every video" subscriptions starts;
+  // an append in flight at a disconnection is at or above it, whenever it commits.
+  let horizon: string | undefined;
 
   const listener: NotificationListener = createNotificationListener({
     connectionString: options.connectionString,
@@ -87,7 +80,6 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
       } else if (channel === VIDEO_UPDATED_CHANNEL) {
         const notice = parseVideoUpdatedNotice(payload);
         if (notice === null) return;
-        hear(notice.position);
         // A video with progress is loaded even unwatched, so its progress is dropped once it moves on.
         if (watched(notice.videoId) || progress.has(notice.videoId)) publish(notice.videoId, notice.position);
       }
@@ -156,19 +148,17 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
   /**
    * Finds what changed while the LISTEN connection was down (notices sent then are lost) and pushes it:
    * the rows of the videos watched by id, and, for "every video" subscriptions, the streams the log
-   * shows written since shortly before the newest position heard of (a range of the primary key).
-   * On the first connection there is no gap for those: it learns where the log ends.
+   * shows written at or above the feed's horizon of the previous catch-up (the same horizon as the
+   * gap-free feed, readAll.ts). On the first connection there is no gap for those: it learns the horizon.
    */
   async function catchUp(): Promise<void> {
-    const since = heard;
-    if (since === undefined) {
-      const { rows } = await sql<{ position: string | null }>`select max(position) as position from events`.execute(db);
-      hear(BigInt(rows[0]?.position ?? 0));
-    }
+    const since = horizon;
+    // Taken before the read: whatever lies below it had ended by then, so the read below sees it.
+    const next = await feedHorizon(db);
     const changed = new Map<string, bigint>();
     if (since !== undefined && [...subscribers].some((s) => s.id === null)) {
       const { rows } = await sql<{ stream_id: string; position: string }>`
-        select stream_id, max(position) as position from events where position > ${since - CATCH_UP_MARGIN} group by stream_id`.execute(db);
+        select stream_id, max(position) as position from events where transaction_id >= ${since}::xid8 and stream_type = 'video' group by stream_id`.execute(db);
       for (const row of rows) changed.set(row.stream_id, BigInt(row.position));
     }
     const ids = [...new Set([...subscribers].flatMap((s) => (s.id === null ? [] : [s.id])).concat([...progress.keys()]))];
@@ -176,8 +166,8 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
       const rows = await db.selectFrom('videos').select(['id', 'last_position']).where('id', 'in', ids).execute();
       for (const row of rows) changed.set(row.id, BigInt(row.last_position));
     }
+    horizon = next;
     for (const [videoId, position] of changed) {
-      hear(position);
       const last = pushed.get(videoId);
       if (last === undefined || position > last) publish(videoId, position);
     }
