@@ -1,8 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { VideoEvent } from '../domain/events.js';
-import type { evolve } from '../domain/video.js';
 import type { Db } from './db.js';
 import type { EventRow } from './schema.js';
+import type { Folded, StoredEvent } from './streamTypes.js';
 
 /** An event row, with the hash the database recomputes from its stored content when asked. */
 export interface ScannedEventRow extends EventRow {
@@ -40,6 +39,8 @@ export interface ScannedStream<Row extends KeyedRow = ScannedEventRow> {
 export interface ScanStreamsOptions {
   /** Only these streams (default: every stream in the log). */
   streamIds?: readonly string[];
+  /** Only streams of this type (default: every type). */
+  streamType?: string;
   /** Events per query; memory stays bounded by this and by the longest stream. */
   pageSize?: number;
   /** Also recompute each event's hash with framelog_event_hash (for the audit). */
@@ -67,15 +68,9 @@ export function scanStreamsForFold(db: Db, options: Omit<ScanStreamsOptions, 're
   return scanPages<FoldEventRow>(db, columns, options);
 }
 
-/** A scanned row as evolve() takes it. */
-export function toFoldEvent(row: FoldEventRow): Parameters<typeof evolve>[1] {
-  return {
-    position: BigInt(row.position),
-    streamId: row.stream_id,
-    version: row.version,
-    recordedAt: new Date(row.recorded_ms),
-    ...({ type: row.type, data: row.data } as VideoEvent),
-  };
+/** A scanned row as a stream type's evolve() takes it (its data as validated when it was appended). */
+export function toFoldEvent(row: FoldEventRow): Folded<StoredEvent> {
+  return { position: BigInt(row.position), streamId: row.stream_id, version: row.version, recordedAt: new Date(row.recorded_ms), type: row.type, data: row.data };
 }
 
 async function* scanPages<Row extends KeyedRow>(db: Db, columns: RawBuilder<unknown>, options: Omit<ScanStreamsOptions, 'recomputeHashes'>): AsyncGenerator<ScannedStream<Row>> {
@@ -83,7 +78,7 @@ async function* scanPages<Row extends KeyedRow>(db: Db, columns: RawBuilder<unkn
   const onlyStreams = options.streamIds === undefined ? null : [...options.streamIds];
   if (onlyStreams !== null && onlyStreams.length === 0) return;
   const read = (after: KeyedRow | null): Promise<Row[]> => {
-    const page = readPage<Row>(db, columns, after, pageSize, onlyStreams);
+    const page = readPage<Row>(db, columns, after, pageSize, onlyStreams, options.streamType ?? null);
     // Awaited later (below, or in `finally`); this only keeps a failure from counting as unhandled
     // while the consumer works on the previous page.
     page.catch(() => undefined);
@@ -114,9 +109,10 @@ async function* scanPages<Row extends KeyedRow>(db: Db, columns: RawBuilder<unkn
   }
 }
 
-async function readPage<Row>(db: Db, columns: RawBuilder<unknown>, after: KeyedRow | null, limit: number, streamIds: string[] | null): Promise<Row[]> {
+async function readPage<Row>(db: Db, columns: RawBuilder<unknown>, after: KeyedRow | null, limit: number, streamIds: string[] | null, streamType: string | null): Promise<Row[]> {
   const keyset = after === null ? sql`true` : sql`(e.stream_id, e.version) > (${after.stream_id}::uuid, ${after.version}::int)`;
-  const filter = streamIds === null ? sql`true` : sql`e.stream_id = any(${streamIds}::uuid[])`;
+  const streams = streamIds === null ? sql`true` : sql`e.stream_id = any(${streamIds}::uuid[])`;
+  const filter = streamType === null ? streams : sql`${streams} and e.stream_type = ${streamType}`;
   const { rows } = await sql<Row>`
     select ${columns} from events e
     where ${keyset} and ${filter}
