@@ -2,6 +2,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
+import { layerRules } from './eslint.layers.js';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/', 'bench/results/', 'coverage/'] },
@@ -20,25 +21,15 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
     },
   },
-  {
-    // Dependencies point inward: the domain stays pure.
-    files: ['services/domain/**/*.ts'],
-    rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [
-          { group: ['node:*', 'pg', 'kysely', 'rascal', 'amqplib', 'fluent-ffmpeg', 'express', '@apollo/*', '../*/**', 'fs', 'child_process'],
-            message: 'services/domain does no I/O and imports no other service.' },
-        ],
-      }],
-    },
-  },
+  // Dependencies point inward (DESIGN §8): one rule per folder.
+  ...layerRules,
   {
     // Kysely's documented migration signature: migrations must not depend on today's app types.
     files: ['migrations/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
-    files: ['eslint.config.js'],
+    files: ['eslint.config.js', 'eslint.layers.js'],
     ...tseslint.configs.disableTypeChecked,
   },
 );

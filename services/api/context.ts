@@ -11,5 +11,7 @@ export interface ApiContext {
   role: Role;
   /** Ties this request to every event and log line it causes. */
   correlationId: string;
+  /** The request's W3C trace context, carried by the events and the task message it causes. */
+  traceparent?: string;
   log: Logger;
 }

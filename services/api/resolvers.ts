@@ -93,20 +93,21 @@ export const resolvers: Resolvers = {
   },
 
   Mutation: {
-    async uploadVideo(_parent, { file, title }, { deps, actor, correlationId }) {
+    async uploadVideo(_parent, { file, title }, { deps, actor, correlationId, traceparent }) {
       const upload = await openUpload(file);
       const video = await uploadVideo(deps, {
         ...upload,
         title: title ?? null,
         actor,
         correlationId,
+        ...(traceparent === undefined ? {} : { traceparent }),
       });
       deps.metrics.uploads.inc();
       deps.metrics.uploadBytes.inc(video.sizeBytes);
       return video;
     },
-    async retryVideo(_parent, { id }, { deps, actor, correlationId }) {
-      return retryVideo(deps.db, { videoId: parseId(id), actor, correlationId });
+    async retryVideo(_parent, { id }, { deps, actor, correlationId, traceparent }) {
+      return retryVideo(deps.db, { videoId: parseId(id), actor, correlationId, ...(traceparent === undefined ? {} : { traceparent }) });
     },
     async rebuildProjections(_parent, _args, { deps, log }) {
       const report = await rebuildProjections(deps.db);

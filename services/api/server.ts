@@ -10,6 +10,7 @@ import { makeExecutableSchema } from '@graphql-tools/schema';
 import { expressMiddleware } from '@as-integrations/express5';
 import express from 'express';
 import { z } from 'zod';
+import { traceparentOf } from '../domain/events.js';
 import { authenticateRequest, authorizationPlugin, principalOf } from './auth/gate.js';
 import { graphqlProtection } from './armor.js';
 import type { ApiContext } from './context.js';
@@ -146,7 +147,9 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
         // typeof first: a failed safeParse builds a ZodError, and most requests send no header.
         const correlationId = typeof header === 'string' && correlationHeader.safeParse(header).success ? header : randomUUID();
         const principal = principalOf(res);
-        return Promise.resolve({ deps, actor: principal.name, role: principal.role, correlationId, log: deps.log.child({ correlationId, actor: principal.name }) });
+        const traceparent = traceparentOf(req.headers.traceparent);
+        const log = deps.log.child({ correlationId, actor: principal.name });
+        return Promise.resolve({ deps, actor: principal.name, role: principal.role, correlationId, ...(traceparent === undefined ? {} : { traceparent }), log });
       },
     }),
   );

@@ -128,6 +128,12 @@ export const EventMetadataSchema = z.object({
 });
 export type EventMetadata = z.infer<typeof EventMetadataSchema>;
 
+/** A W3C trace context header (https://www.w3.org/TR/trace-context/#traceparent-header): version-traceid-parentid-flags. */
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** The request's trace context if it sent a well-formed one; anything else is ignored, never an error. */
+export const traceparentOf = (header: unknown): string | undefined => (typeof header === 'string' && TRACEPARENT.test(header) && !header.startsWith('ff') ? header : undefined);
+
 /** Where and when an event stands in the log. */
 export interface EventEnvelope {
   readonly position: bigint;

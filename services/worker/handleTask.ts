@@ -55,7 +55,7 @@ export async function handleTask(deps: WorkerDeps, delivery: Delivery, signal?: 
   }
 }
 
-type Delivery = Pick<TaskDelivery, 'body' | 'messageId' | 'correlationId'> & Partial<Pick<TaskDelivery, 'interruptedAttempt'>>;
+type Delivery = Pick<TaskDelivery, 'body' | 'messageId' | 'correlationId'> & Partial<Pick<TaskDelivery, 'interruptedAttempt' | 'traceparent'>>;
 
 /** What one delivery left open: an attempt whose ProcessingStarted has no recorded end yet. */
 interface RunState {
@@ -153,6 +153,7 @@ function command(r: TaskRun, cmd: VideoCommand, causationId: string | null, stat
     taskId: task.taskId,
     actor: `worker:${deps.workerId}`,
     workerId: deps.workerId,
+    ...(r.delivery.traceparent ? { traceparent: r.delivery.traceparent } : {}),
     attempt: 'attempt' in event.data ? event.data.attempt : 'attempts' in event.data ? event.data.attempts : null,
   });
   const decider = { type: videoStream, decide: (c: VideoCommand, s: VideoState | null) => decide(c, s, policy, deps.now?.() ?? new Date()) };

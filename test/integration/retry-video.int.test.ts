@@ -72,4 +72,14 @@ describe('retryVideo (redrive)', () => {
     const error = await errorOf(retryVideo(t.db, { videoId: randomUUID(), actor: 'ops', correlationId: randomUUID() }));
     expect(error.code).toBe(ErrorCode.VIDEO_NOT_FOUND);
   });
+
+  it('carries the request\'s W3C trace context into the event metadata and the task message headers', async () => {
+    const task = randomUUID();
+    const failed = await videoWith([uploaded(task), started(task), videoFailed(task)]);
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await retryVideo(t.db, { videoId: failed.id, actor: 'ops', correlationId: randomUUID(), traceparent });
+    expect((await readStream(t.db, failed.id)).at(-1)!.metadata).toMatchObject({ traceparent });
+    const [row] = await outboxRows(failed.id);
+    expect(row!.headers).toMatchObject({ traceparent });
+  });
 });

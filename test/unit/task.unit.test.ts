@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { backoffDelayMs, decideTask } from '../../services/domain/task.js';
 import { TaskMessageSchema } from '../../services/messaging/taskMessage.js';
+import { traceparentOf } from '../../services/domain/events.js';
 import type { VideoState } from '../../services/domain/video.js';
 import { given, processed, retryRequested, started, uploaded, videoFailed } from '../helpers/events.js';
 
@@ -42,5 +43,13 @@ describe('TaskMessageSchema', () => {
     expect(TaskMessageSchema.safeParse({ ...body, schema: 2 }).success).toBe(false);
     expect(TaskMessageSchema.safeParse({ ...body, videoId: 'x' }).success).toBe(false);
     expect(TaskMessageSchema.safeParse({ ...body, attempt: '1' }).success).toBe(false);
+  });
+});
+
+describe('traceparentOf', () => {
+  it('takes a well-formed W3C traceparent and ignores anything else', () => {
+    const valid = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    expect(traceparentOf(valid)).toBe(valid);
+    expect([undefined, '', 'x', valid.toUpperCase(), `ff${valid.slice(2)}`, [valid]].map(traceparentOf)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
   });
 });

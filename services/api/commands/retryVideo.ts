@@ -4,12 +4,10 @@ import type { VideoState } from '../../domain/video.js';
 import type { Db } from '../../eventstore/db.js';
 import { handleCommand } from '../../eventstore/handleCommand.js';
 import { videoStream } from '../../eventstore/videoStream.js';
-import { taskMessagesOf } from './taskMessages.js';
+import { requestMetadata, taskMessagesOf, type RequestTrace } from './taskMessages.js';
 
-export interface RetryInput {
+export interface RetryInput extends RequestTrace {
   videoId: string;
-  actor: string;
-  correlationId: string;
   reason?: string | null;
 }
 
@@ -19,10 +17,10 @@ export interface RetryInput {
  */
 export async function retryVideo(db: Db, input: RetryInput): Promise<VideoState> {
   const taskId = randomUUID();
-  const { actor, correlationId, videoId } = input;
+  const { actor, videoId } = input;
   const { state } = await handleCommand(db, videoId, { type: videoStream, decide: decideRequest }, { type: 'RetryVideo', videoId, taskId, requestedBy: actor, reason: input.reason ?? null }, {
-    metadata: () => ({ correlationId, causationId: null, taskId, actor }),
-    outbox: taskMessagesOf(videoId, correlationId),
+    metadata: () => requestMetadata(input, taskId),
+    outbox: taskMessagesOf(videoId, input),
   });
   if (state === null) throw new Error('unreachable: a retry appends to an existing stream');
   return state;

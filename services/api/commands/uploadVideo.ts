@@ -6,17 +6,15 @@ import type { Db } from '../../eventstore/db.js';
 import { handleCommand } from '../../eventstore/handleCommand.js';
 import { videoStream } from '../../eventstore/videoStream.js';
 import { sourceKey } from '../../media/keys.js';
-import { taskMessagesOf } from './taskMessages.js';
+import { requestMetadata, taskMessagesOf, type RequestTrace } from './taskMessages.js';
 import type { ApiDeps } from '../deps.js';
 import { parseUploadText } from '../input.js';
 
-export interface UploadInput {
+export interface UploadInput extends RequestTrace {
   stream: Readable;
   filename: string;
   mimetype: string;
   title: string | null;
-  actor: string;
-  correlationId: string;
 }
 
 /**
@@ -45,6 +43,7 @@ export async function uploadVideo(deps: Pick<ApiDeps, 'db' | 'storage' | 'maxUpl
       sha256,
       actor: input.actor,
       correlationId: input.correlationId,
+      ...(input.traceparent === undefined ? {} : { traceparent: input.traceparent }),
     });
   } catch (error) {
     await deps.storage.remove(key).catch((removeError: unknown) => {
@@ -54,15 +53,13 @@ export async function uploadVideo(deps: Pick<ApiDeps, 'db' | 'storage' | 'maxUpl
   }
 }
 
-export interface UploadRecord {
+export interface UploadRecord extends RequestTrace {
   videoId: string;
   title: string | null;
   originalFilename: string;
   contentType: string;
   sizeBytes: number;
   sha256: string;
-  actor: string;
-  correlationId: string;
 }
 
 /**
@@ -71,12 +68,13 @@ export interface UploadRecord {
  */
 export async function recordUpload(db: Db, upload: UploadRecord): Promise<VideoState> {
   const taskId = randomUUID();
-  const { videoId, actor, correlationId, ...facts } = upload;
+  const { videoId, actor, correlationId, traceparent, ...facts } = upload;
+  const trace: RequestTrace = { actor, correlationId, ...(traceparent === undefined ? {} : { traceparent }) };
   const data = { taskId, ...facts, storageKey: sourceKey(videoId) };
   const { state } = await handleCommand(db, videoId, { type: videoStream, decide: decideRequest }, { type: 'UploadVideo', videoId, data }, {
     state: null,
-    metadata: () => ({ correlationId, causationId: null, taskId, actor }),
-    outbox: taskMessagesOf(videoId, correlationId),
+    metadata: () => requestMetadata(trace, taskId),
+    outbox: taskMessagesOf(videoId, trace),
   });
   if (state === null) throw new Error('unreachable: an upload always creates its stream');
   return state;
