@@ -80,7 +80,8 @@ async function runTask(r: TaskRun, signal?: AbortSignal): Promise<TaskOutcome> {
   const start = await command(r, { type: 'StartAttempt', videoId: task.videoId, taskId: task.taskId, workerId: deps.workerId, interruptedAttempt }, messageCause);
   const started = start.events.find((e) => e.type === 'ProcessingStarted');
   if (start.decision.settle !== null || started?.type !== 'ProcessingStarted' || start.state === null) {
-    log.info({ settle: start.decision.settle, events: start.events.map((e) => e.type) }, 'task settled without an attempt');
+    const level = start.decision.settle?.kind === 'dead-letter' ? 'error' : 'info';
+    log[level]({ settle: start.decision.settle, events: start.events.map((e) => e.type) }, 'task settled without an attempt');
     return start.decision.settle ?? { kind: 'ack' };
   }
   const attempt = started.data.attempt;
