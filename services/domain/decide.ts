@@ -63,7 +63,7 @@ export interface Decision {
 }
 
 /** The broker's reason for a quorum queue's delivery limit (x-first-death-reason). */
-export const DELIVERY_LIMIT_REASON = 'delivery_limit';
+const DELIVERY_LIMIT_REASON = 'delivery_limit';
 
 const ACK: TaskSettle = { kind: 'ack' };
 const nothing = (settle: TaskSettle | null): Decision => ({ events: [], settle });

@@ -115,7 +115,6 @@ export class NotFoundError extends FramelogError {
   }
 }
 
-export const isFramelogError = (error: unknown): error is FramelogError => error instanceof FramelogError;
 
 /** The message of anything thrown, for logs and wrapped errors. */
 export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));

@@ -106,7 +106,6 @@ export const eventDataSchemas = {
 } as const;
 
 export type EventType = keyof typeof eventDataSchemas;
-export const EVENT_TYPES = Object.keys(eventDataSchemas) as EventType[];
 /** Events that end a task; the database allows one of them per (stream, taskId). */
 export const TERMINAL_EVENT_TYPES = ['VideoProcessed', 'VideoFailed'] as const satisfies readonly EventType[];
 
@@ -154,8 +153,4 @@ export function parseEvent(type: string, data: unknown): VideoEvent {
   if (!(type in eventDataSchemas)) throw new Error(`Unknown event type ${JSON.stringify(type)}`);
   const schema = eventDataSchemas[type as EventType];
   return { type, data: schema.parse(data) } as VideoEvent;
-}
-
-export function taskIdOf(event: VideoEvent): string {
-  return event.data.taskId;
 }

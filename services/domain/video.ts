@@ -9,7 +9,6 @@ export const VideoStatus = {
   FAILED: 'FAILED',
 } as const;
 export type VideoStatus = (typeof VideoStatus)[keyof typeof VideoStatus];
-export const VIDEO_STATUSES = Object.values(VideoStatus);
 
 export interface LastError {
   code: string;

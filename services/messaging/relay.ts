@@ -8,7 +8,7 @@ import type { Broker, Logger } from './broker.js';
 import { createTaskPublisher, type PublishProperties, type TaskPublisher } from './publisher.js';
 
 /** The channel the outbox trigger notifies on commit (migrations/0001_event_log.ts). */
-export const OUTBOX_CHANNEL = 'framelog_outbox';
+const OUTBOX_CHANNEL = 'framelog_outbox';
 
 export interface OutboxRelayOptions {
   db: Db;

@@ -16,7 +16,7 @@ export const TaskRoutingKeys = {
   transcode: 'video.process',
 } as const;
 export type TaskKind = keyof typeof TaskRoutingKeys;
-export const TASK_KINDS = Object.keys(TaskRoutingKeys) as [TaskKind, ...TaskKind[]];
+const TASK_KINDS = Object.keys(TaskRoutingKeys) as [TaskKind, ...TaskKind[]];
 
 /** Message headers framelog reads or writes. */
 export const HeaderNames = {

@@ -78,7 +78,7 @@ export const DEFAULT_BROKER_SETTINGS = {
 export const BROKER_DELIVERY_LIMIT_MARGIN = 1;
 
 /** Time a cancelled subscription allows, past the shutdown grace, for the last job to unwind and settle. */
-export const SETTLE_MARGIN_MS = 15_000;
+const SETTLE_MARGIN_MS = 15_000;
 
 export function brokerSettingsFromConfig(
   config: Pick<Config, 'AMQP_URL' | 'AMQP_NAMESPACE' | 'DELIVERY_LIMIT' | 'RETRY_DELAYS_MS' | 'SHUTDOWN_GRACE_SECONDS'>,
