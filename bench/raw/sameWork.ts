@@ -17,7 +17,7 @@ import { declareRawQueue, rawQueueName, type RawProducer } from './rawLoop.js';
  * and the API process.
  */
 
-/** One call of the real append function (migrations/0004); returns nothing the caller needs. */
+/** One call of the real append function (migrations/0006, the one framelog calls); returns nothing the caller needs. */
 export async function callAppend(
   pool: pg.Pool,
   streamId: string,
@@ -26,12 +26,13 @@ export async function callAppend(
   video: Record<string, unknown>,
   outbox: Record<string, unknown> | null,
 ): Promise<void> {
-  await pool.query('select position from framelog_append($1::uuid, $2::integer, $3::jsonb, $4::jsonb, $5::jsonb)', [
+  await pool.query('select position from framelog_append($1::uuid, $2::text, $3::integer, $4::jsonb, $5::jsonb, $6::jsonb)', [
     streamId,
+    'video',
     expectedVersion,
     JSON.stringify(events),
-    JSON.stringify(video),
-    outbox === null ? null : JSON.stringify(outbox),
+    JSON.stringify({ table: 'videos', row: video }),
+    JSON.stringify(outbox === null ? [] : [outbox]),
   ]);
 }
 
@@ -65,7 +66,7 @@ export async function createSameWorkProducer(pool: pg.Pool, amqpUrl: string, nam
       const correlationId = randomUUID();
       const storageKey = sourceKey(videoId);
       const data = { taskId, title: null, originalFilename: 'bench.mp4', contentType: 'video/mp4', sizeBytes: 1, sha256: '0'.repeat(64), storageKey };
-      const payload = { schema: 1, videoId, taskId, storageKey, attempt: 1 };
+      const payload = { schema: 2, kind: 'transcode', videoId, taskId };
       await callAppend(
         pool,
         videoId,
