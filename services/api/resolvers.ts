@@ -9,7 +9,9 @@ import { rebuildProjections } from '../eventstore/rebuild.js';
 import { readStream } from '../eventstore/readStream.js';
 import { listVideos, loadVideo } from '../eventstore/videos.js';
 import { retryVideo } from './commands/retryVideo.js';
+import { createUpload } from './commands/createUpload.js';
 import { uploadVideo } from './commands/uploadVideo.js';
+import { UPLOADS_PATH } from './uploads/tusServer.js';
 import { decodeVideoCursor, encodeVideoCursor, parseFirst, parseId, parsePosition } from './input.js';
 import { openUpload } from './upload.js';
 
@@ -105,6 +107,13 @@ export const resolvers: Resolvers = {
       deps.metrics.uploads.inc();
       deps.metrics.uploadBytes.inc(video.sizeBytes);
       return video;
+    },
+    async createUpload(_parent, { filename, sizeBytes, title }, { deps, actor, correlationId, origin }) {
+      const { video, expiresAt } = await createUpload(
+        { db: deps.db, resumable: deps.tus.store, maxUploadBytes: deps.maxUploadBytes, uploadExpiryMs: deps.uploadExpiryMs, log: deps.log },
+        { filename, sizeBytes, title: title ?? null, actor, correlationId },
+      );
+      return { video, uploadUrl: `${origin}${UPLOADS_PATH}/${video.id}`, expiresAt };
     },
     async retryVideo(_parent, { id }, { deps, actor, correlationId, traceparent }) {
       return retryVideo(deps.db, { videoId: parseId(id), actor, correlationId, ...(traceparent === undefined ? {} : { traceparent }) });

@@ -1,0 +1,62 @@
+import { ConcurrencyError, ErrorCode, FramelogError, NotFoundError } from '../../domain/errors.js';
+import { VideoStatus, hasSource, type VideoState } from '../../domain/video.js';
+import type { Db } from '../../eventstore/db.js';
+import { loadVideo } from '../../eventstore/videos.js';
+import { syncAndHashFile } from '../../media/hashFile.js';
+import type { MediaStorage } from '../../media/storage.js';
+import { recordUpload } from './uploadVideo.js';
+
+export interface FinishUploadDeps {
+  db: Db;
+  storage: MediaStorage;
+}
+
+export interface Actor {
+  actor: string;
+  correlationId: string;
+}
+
+/** The typed refusal for a tus request on an upload that is no longer in progress. */
+export function notUploading(state: VideoState): FramelogError {
+  if (hasSource(state)) {
+    return new FramelogError(ErrorCode.UPLOAD_CONFLICT, `The upload of video ${state.id} is already complete.`, { details: { videoId: state.id, status: state.status } });
+  }
+  const code = state.lastError?.code === ErrorCode.UPLOAD_CANCELLED ? ErrorCode.UPLOAD_CANCELLED : ErrorCode.UPLOAD_EXPIRED;
+  return new FramelogError(code, `The upload of video ${state.id} has ended (${code}); open a new one with createUpload.`, { details: { videoId: state.id } });
+}
+
+/**
+ * Completes a resumable upload whose bytes are all stored: hashes them and appends VideoUploaded with
+ * its task's outbox row in one transaction at the version the upload was read at. Safe to call any
+ * number of times, concurrently too (a repeated tus completion hook, the expiry sweep): the append of
+ * every caller but one is a ConcurrencyError, and they all return the completed video. So a task is
+ * enqueued exactly once.
+ */
+export async function finishUpload(deps: FinishUploadDeps, videoId: string, by: Actor): Promise<VideoState> {
+  const state = await loadVideo(deps.db, videoId);
+  if (state === null) throw new NotFoundError(videoId);
+  if (state.status !== VideoStatus.UPLOADING) {
+    if (hasSource(state)) return state;
+    throw notUploading(state);
+  }
+  const local = await deps.storage.readLocal(state.storageKey);
+  if (local === null) throw new FramelogError(ErrorCode.SOURCE_MISSING, `The bytes of upload ${videoId} are not in storage.`, { details: { videoId } });
+  try {
+    const { sha256, sizeBytes } = await syncAndHashFile(local.path);
+    if (sizeBytes !== state.sizeBytes) {
+      throw new FramelogError(ErrorCode.UPLOAD_CONFLICT, `The upload of video ${videoId} has ${sizeBytes} of ${state.sizeBytes} bytes; send the rest first.`, {
+        details: { videoId, receivedBytes: sizeBytes, sizeBytes: state.sizeBytes },
+      });
+    }
+    const record = { videoId, title: state.title, originalFilename: state.originalFilename, contentType: 'application/octet-stream', sizeBytes, sha256, ...by };
+    return await recordUpload(deps.db, record, state);
+  } catch (error) {
+    if (!(error instanceof ConcurrencyError)) throw error;
+    // Another completion (or the expiry) got there first: report what it decided.
+    const now = await loadVideo(deps.db, videoId);
+    if (now !== null && hasSource(now)) return now;
+    throw now === null ? error : notUploading(now);
+  } finally {
+    await local.release();
+  }
+}
