@@ -97,6 +97,7 @@ export function evolve(state: VideoState | null, event: Recorded): VideoState {
     case 'ProcessingStarted':
       requireTask();
       if (isTerminal(state.status)) throw illegal('the task already has an outcome');
+      if (state.status === VideoStatus.UPLOADING) throw illegal('the upload is not complete');
       return {
         ...base,
         status: VideoStatus.PROCESSING,
@@ -137,6 +138,7 @@ export function evolve(state: VideoState | null, event: Recorded): VideoState {
     case 'VideoFailed':
       requireTask();
       if (isTerminal(state.status)) throw illegal('the task already has an outcome');
+      if (state.status === VideoStatus.UPLOADING) throw illegal('an unfinished upload ends with UploadExpired or UploadCancelled');
       return {
         ...base,
         status: VideoStatus.FAILED,
