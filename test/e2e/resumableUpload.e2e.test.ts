@@ -1,9 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import http from 'node:http';
+import { createClient } from 'graphql-ws';
 import * as tus from 'tus-js-client';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../../services/api/auth/tokenStore.js';
+import { Names } from '../../services/messaging/topology.js';
+import { queueDepth } from '../helpers/amqp.js';
 import { gql } from '../helpers/graphql.js';
 import { waitFor } from '../helpers/processes.js';
 import { Stack } from '../helpers/stack.js';
@@ -113,7 +117,9 @@ describe('createUpload + tus', () => {
     expect(events.map((e) => e.type)).toEqual(['UploadStarted', 'VideoUploaded']);
     expect(events[1]?.data).toMatchObject({ sha256: createHash('sha256').update(file).digest('hex'), sizeBytes: file.length, storageKey: `resumable/${ticket.video.id}` });
     expect(events[1]?.data.taskId).toBe(events[0]?.data.taskId);
-    expect(await outboxRows(ticket.video.id)).toBe(1);
+    // One task message: the relay publishes the outbox row to the work queue (no workers consume it here).
+    await waitFor(async () => (await queueDepth(stack.namespace, Names.workQueue)) === 1, { message: 'one task message queued' });
+    expect(await outboxRows(ticket.video.id)).toBe(0);
 
     // A client that lost the last answer asks again: HEAD says it is done; a repeated PATCH changes nothing.
     expect((await head(url)).headers.get('upload-offset')).toBe(String(file.length));
@@ -121,6 +127,7 @@ describe('createUpload + tus', () => {
     expect(again.status).toBe(409);
     expect(codeOf(await again.text())).toBe('UPLOAD_CONFLICT');
     expect((await eventsOf(ticket.video.id)).length).toBe(2);
+    expect(await queueDepth(stack.namespace, Names.workQueue)).toBe(1);
   });
 
   it("refuses another principal's token, a body larger than the declared size, a tus POST and bad createUpload input, changing nothing", async () => {
@@ -177,6 +184,42 @@ describe('createUpload + tus', () => {
     expect(codeOf(await late.text())).toBe('UPLOAD_CANCELLED');
     const retry = await gql(stack.apiUrl, `mutation($id: ID!) { retryVideo(id: $id) { id } }`, { id: ticket.video.id }, bearer(tokens.alice));
     expect(retry.errors?.[0]?.extensions?.code).toBe('RETRY_NOT_ALLOWED');
+  });
+});
+
+describe('progress', () => {
+  it('bytes arriving reach videoUpdated as progress while UPLOADING', async () => {
+    const ticket = await openUpload(4 * MiB);
+    const updates: { status: string; progress: number | null }[] = [];
+    let connected!: () => void;
+    const ready = new Promise<void>((resolve) => (connected = resolve));
+    const client = createClient({ url: `${stack.apiUrl.replace(/^http/, 'ws')}/graphql`, webSocketImpl: WebSocket, lazy: false, connectionParams: bearer(tokens.alice), on: { connected: () => connected() } });
+    try {
+      client.subscribe<{ videoUpdated: { status: string; progress: number | null } }>(
+        { query: 'subscription($id: ID) { videoUpdated(id: $id) { status progress } }', variables: { id: ticket.video.id } },
+        { next: ({ data }) => void (data && updates.push(data.videoUpdated)), error: () => undefined, complete: () => undefined },
+      );
+      await ready;
+      // A PATCH that takes a few seconds (tus reports received bytes once a second while a request runs).
+      const request = http.request(ticket.uploadUrl, {
+        method: 'PATCH',
+        headers: { ...tusHeaders(tokens.alice), 'upload-offset': '0', 'content-type': 'application/offset+octet-stream', 'content-length': String(2 * MiB) },
+      });
+      const answered = new Promise<number>((resolve, reject) => {
+        request.on('response', (response) => resolve(response.statusCode ?? 0)).on('error', reject);
+      });
+      for (let i = 0; i < 8; i += 1) {
+        request.write(randomBytes(MiB / 4));
+        await waitFor(async () => (await stat(stack.file(`resumable/${ticket.video.id}`))).size === ((i + 1) * MiB) / 4, { intervalMs: 50 });
+        if (i < 7) await new Promise((resolve) => setTimeout(resolve, 400));
+      }
+      request.end();
+      expect(await answered).toBe(204);
+      const progress = await waitFor(() => updates.find((u) => u.status === 'UPLOADING' && u.progress !== null && u.progress > 0), { timeoutMs: 10_000, message: 'a progress update' });
+      expect(progress.progress).toBeLessThanOrEqual(50);
+    } finally {
+      await client.dispose();
+    }
   });
 });
 
