@@ -85,7 +85,8 @@ export function evolve(state: VideoState | null, event: Recorded): VideoState {
     case 'VideoUploaded':
       requireTask();
       if (state.status !== VideoStatus.UPLOADING) throw illegal('the upload is not in progress');
-      return { ...base, ...uploadedFacts(event.data), status: VideoStatus.QUEUED, uploadedAt: event.recordedAt };
+      // uploadedAt stays the creation (UploadStarted): the projection takes it from the stream's first event.
+      return { ...base, ...uploadedFacts(event.data), status: VideoStatus.QUEUED };
     case 'UploadExpired':
     case 'UploadCancelled': {
       requireTask();

@@ -12,7 +12,9 @@ import { PgAdvisoryLocker } from '../../services/api/uploads/pgLocker.js';
 import { resumableStoreOf, type ResumableStore } from '../../services/api/uploads/resumableStore.js';
 import { sweepUploads } from '../../services/api/uploads/uploadSweep.js';
 import { FramelogError } from '../../services/domain/errors.js';
+import { auditLog } from '../../services/eventstore/audit.js';
 import { createPool } from '../../services/eventstore/db.js';
+import { rebuildProjections } from '../../services/eventstore/rebuild.js';
 import { createLogger } from '../../services/logger.js';
 import { LocalDiskStorage } from '../../services/media/storage.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -118,6 +120,18 @@ describe('sweepUploads', () => {
     expect(['UploadExpired', 'VideoUploaded']).toContain(types[1]);
     expect(outcomes.filter((o) => o.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
     expect(await outboxRows(videoId)).toBe(types[1] === 'VideoUploaded' ? 1 : 0);
+  });
+});
+
+describe('projections', () => {
+  it('the audit and a rebuild agree with the live rows of uploads opened, completed, expired and cancelled', async () => {
+    await uploadWith(randomBytes(100), 10);
+    const cancelled = await uploadWith(randomBytes(100), 10);
+    await endUpload(deps(), cancelled, { kind: 'cancelled' }, by);
+    const audit = await auditLog(t.db, {});
+    expect(audit.mismatches).toEqual([]);
+    expect(audit.ok).toBe(true);
+    expect((await rebuildProjections(t.db)).differences).toBe(0);
   });
 });
 

@@ -19,10 +19,11 @@ describe('evolve: resumable uploads', () => {
     expect(state([uploadStarted(task)])).toMatchObject({ status: 'UPLOADING', sizeBytes: 10, sha256: '', storageKey: 'resumable/x', currentTaskId: task, title: 'big', version: 1 });
     expect(hasProgress('UPLOADING')).toBe(true);
   });
-  it('VideoUploaded of the same task completes it: QUEUED with the hash, uploadedAt the completion', () => {
+  it('VideoUploaded of the same task completes it: QUEUED with the hash; uploadedAt stays the creation', () => {
     const s = state([uploadStarted(task), uploaded(task, { storageKey: 'resumable/x' })]);
     expect(s).toMatchObject({ status: 'QUEUED', sha256: 'a'.repeat(64), currentTaskId: task, version: 2 });
-    expect(s.uploadedAt).toEqual(new Date(2000));
+    expect(s.uploadedAt).toEqual(new Date(1000));
+    expect(s.updatedAt).toEqual(new Date(2000));
     expect(s.createdPosition).toBe(1n);
   });
   it('refuses a second VideoUploaded, one of another task, and processing before the bytes arrived', () => {
