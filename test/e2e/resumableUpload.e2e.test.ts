@@ -1,5 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import http from 'node:http';
 import { createClient } from 'graphql-ws';
 import * as tus from 'tus-js-client';
@@ -9,6 +11,8 @@ import { createToken } from '../../services/api/auth/tokenStore.js';
 import { Names } from '../../services/messaging/topology.js';
 import { queueDepth } from '../helpers/amqp.js';
 import { gql } from '../helpers/graphql.js';
+import { makeClip } from '../helpers/media.js';
+import { TestBucket } from '../helpers/s3.js';
 import { waitFor } from '../helpers/processes.js';
 import { Stack } from '../helpers/stack.js';
 
@@ -251,5 +255,36 @@ describe('expiry', () => {
     expect(codeOf(await late.text())).toBe('UPLOAD_EXPIRED');
     const rows = await short.database.db.selectFrom('events').select('type').where('stream_id', '=', ticket.video.id).orderBy('version').execute();
     expect(rows.map((row) => row.type)).toEqual(['UploadStarted', 'UploadExpired']);
+  });
+});
+
+describe('STORAGE=s3', () => {
+  let bucket: TestBucket;
+  let s3: Stack;
+  let clips: string;
+  beforeAll(async () => {
+    bucket = await TestBucket.create();
+    clips = await mkdtemp(path.join(tmpdir(), 'framelog-tus-s3-'));
+    s3 = await Stack.start({ workers: 1, env: bucket.env });
+  });
+  afterAll(async () => {
+    await s3?.close();
+    await bucket?.drop();
+    await rm(clips, { recursive: true, force: true });
+  });
+
+  it('a completed upload is copied to the bucket at its key, hashed on the way, and processed by a worker', async () => {
+    const clip = await makeClip(clips, { width: 320, height: 240, durationSeconds: 1 });
+    const bytes = await readFile(clip);
+    const body = await gql<{ createUpload: Ticket }>(s3.apiUrl, CREATE_UPLOAD, { filename: 'clip.mp4', sizeBytes: bytes.length });
+    const ticket = body.data!.createUpload;
+    await new Promise<void>((resolve, reject) => new tus.Upload(bytes, { uploadUrl: ticket.uploadUrl, retryDelays: [], onSuccess: () => resolve(), onError: reject }).start());
+    const uploaded = await s3.database.db.selectFrom('events').select('data').where('stream_id', '=', ticket.video.id).where('type', '=', 'VideoUploaded').execute();
+    expect(uploaded.map((row) => (row.data as { sha256: string }).sha256)).toEqual([createHash('sha256').update(bytes).digest('hex')]);
+    expect(await bucket.keys()).toContain(`resumable/${ticket.video.id}`);
+    await waitFor(async () => (await s3.database.db.selectFrom('videos').select('status').where('id', '=', ticket.video.id).executeTakeFirstOrThrow()).status === 'PROCESSED', {
+      timeoutMs: 120_000,
+      message: 'PROCESSED',
+    });
   });
 });

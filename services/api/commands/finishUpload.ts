@@ -1,14 +1,17 @@
+import { createReadStream } from 'node:fs';
 import { ConcurrencyError, ErrorCode, FramelogError, NotFoundError } from '../../domain/errors.js';
 import { VideoStatus, hasSource, type VideoState } from '../../domain/video.js';
 import type { Db } from '../../eventstore/db.js';
 import { loadVideo } from '../../eventstore/videos.js';
 import { syncAndHashFile } from '../../media/hashFile.js';
 import type { MediaStorage } from '../../media/storage.js';
+import type { ResumableStore } from '../uploads/resumableStore.js';
 import { recordUpload } from './uploadVideo.js';
 
 export interface FinishUploadDeps {
   db: Db;
   storage: MediaStorage;
+  resumable: ResumableStore;
 }
 
 export interface Actor {
@@ -39,10 +42,8 @@ export async function finishUpload(deps: FinishUploadDeps, videoId: string, by: 
     if (hasSource(state)) return state;
     throw notUploading(state);
   }
-  const local = await deps.storage.readLocal(state.storageKey);
-  if (local === null) throw new FramelogError(ErrorCode.SOURCE_MISSING, `The bytes of upload ${videoId} are not in storage.`, { details: { videoId } });
   try {
-    const { sha256, sizeBytes } = await syncAndHashFile(local.path);
+    const { sha256, sizeBytes } = await storeAndHash(deps, state);
     if (sizeBytes !== state.sizeBytes) {
       throw new FramelogError(ErrorCode.UPLOAD_CONFLICT, `The upload of video ${videoId} has ${sizeBytes} of ${state.sizeBytes} bytes; send the rest first.`, {
         details: { videoId, receivedBytes: sizeBytes, sizeBytes: state.sizeBytes },
@@ -56,7 +57,21 @@ export async function finishUpload(deps: FinishUploadDeps, videoId: string, by: 
     const now = await loadVideo(deps.db, videoId);
     if (now !== null && hasSource(now)) return now;
     throw now === null ? error : notUploading(now);
-  } finally {
-    await local.release();
   }
+}
+
+/**
+ * The sha256 and size of a finished upload's bytes, durable at its storage key. On local disk the tus
+ * file is that key's file: it is fsynced and hashed in place. Any other backend (s3) gets a copy at the
+ * key, hashed on the way.
+ */
+async function storeAndHash(deps: FinishUploadDeps, state: VideoState): Promise<{ sha256: string; sizeBytes: number }> {
+  const tusFile = deps.resumable.filePath(state.id);
+  const stored = await deps.storage.readLocal(state.storageKey);
+  await stored?.release();
+  if (stored?.path === tusFile) return syncAndHashFile(tusFile);
+  if ((await deps.resumable.offset(state.id)) === null) {
+    throw new FramelogError(ErrorCode.SOURCE_MISSING, `The bytes of upload ${state.id} are not in storage.`, { details: { videoId: state.id } });
+  }
+  return deps.storage.writeStream(state.storageKey, createReadStream(tusFile), { maxBytes: state.sizeBytes });
 }

@@ -1,4 +1,5 @@
-import type { DataStore } from '@tus/utils';
+import path from 'node:path';
+import type { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/utils';
 
 /**
@@ -12,12 +13,14 @@ export interface ResumableStore {
   offset(videoId: string): Promise<number | null>;
   /** Removes the bytes and the offset record; a missing resource is fine. */
   remove(videoId: string): Promise<void>;
+  /** The local file the bytes accumulate in. */
+  filePath(videoId: string): string;
 }
 
 const isMissing = (error: unknown) => error === ERRORS.FILE_NOT_FOUND || error === ERRORS.FILE_NO_LONGER_EXISTS;
 
 /** A ResumableStore over the tus server's own data store, so both see the same offsets. */
-export function resumableStoreOf(datastore: DataStore): ResumableStore {
+export function resumableStoreOf(datastore: FileStore): ResumableStore {
   return {
     async create(videoId, sizeBytes) {
       await datastore.create(new Upload({ id: videoId, size: sizeBytes, offset: 0, creation_date: new Date().toISOString() }));
@@ -30,6 +33,7 @@ export function resumableStoreOf(datastore: DataStore): ResumableStore {
         throw error;
       }
     },
+    filePath: (videoId) => path.resolve(datastore.directory, videoId),
     async remove(videoId) {
       try {
         await datastore.remove(videoId);

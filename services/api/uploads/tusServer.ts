@@ -66,7 +66,7 @@ export function createTusUploads(deps: TusUploadsDeps, options: TusUploadsOption
     },
     onIncomingRequest: (req, id) => checkRequest(deps, store, req, id),
     onUploadFinish: async (req, upload) => {
-      await finishUpload(deps, upload.id, await actorOf(deps, req)).catch((error: unknown) => {
+      await finishUpload({ ...deps, resumable: store }, upload.id, await actorOf(deps, req)).catch((error: unknown) => {
         throw tusRefusal(error);
       });
       return {};
