@@ -45,7 +45,7 @@ describe('evolve: resumable uploads', () => {
 
 describe('decideTask: a message for an upload still in flight', () => {
   it('is skipped: only VideoUploaded enqueues a task', () => {
-    expect(decideTask(state([uploadStarted(task)]), task, { maxAttempts: 3, maxUnfinishedStarts: 3 })).toEqual({ kind: 'skip', reason: 'not-uploaded' });
+    expect(decideTask(state([uploadStarted(task)]), task, { maxUnfinishedStarts: 3 })).toEqual({ kind: 'skip', reason: 'not-uploaded' });
     illegal([uploadStarted(task), videoFailed(task)]);
   });
 });

@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { ConcurrencyError, ErrorCode, FramelogError, NotFoundError } from '../../domain/errors.js';
+import { ConcurrencyError, ErrorCode, FramelogError, IllegalTransitionError, NotFoundError } from '../../domain/errors.js';
 import { VideoStatus, hasSource, type VideoState } from '../../domain/video.js';
 import type { Db } from '../../eventstore/db.js';
 import { loadVideo } from '../../eventstore/videos.js';
@@ -52,7 +52,8 @@ export async function finishUpload(deps: FinishUploadDeps, videoId: string, by: 
     const record = { videoId, title: state.title, originalFilename: state.originalFilename, contentType: 'application/octet-stream', sizeBytes, sha256, ...by };
     return await recordUpload(deps.db, record, state);
   } catch (error) {
-    if (!(error instanceof ConcurrencyError)) throw error;
+    // The store re-decides on a conflict, and a completed upload then refuses a second VideoUploaded.
+    if (!(error instanceof ConcurrencyError) && !(error instanceof IllegalTransitionError)) throw error;
     // Another completion (or the expiry) got there first: report what it decided.
     const now = await loadVideo(deps.db, videoId);
     if (now !== null && hasSource(now)) return now;
