@@ -65,6 +65,10 @@ export const ConfigSchema = z.object({
    * cut with 408 after it. Node's default (300 s) would cut a 2 GiB upload on any link under ~7 MB/s.
    */
   REQUEST_TIMEOUT_SECONDS: int(1, 86_400).default(3_600),
+  /** A resumable upload (createUpload) not finished within this many hours ends FAILED with UPLOAD_EXPIRED; its bytes are removed. */
+  UPLOAD_EXPIRY_HOURS: z.coerce.number().positive().max(24 * 365).default(24),
+  /** How often the API looks for expired resumable uploads. */
+  UPLOAD_SWEEP_SECONDS: int(1, 86_400).default(60),
   MAX_ATTEMPTS: int(1, 100).default(5),
   /** Deliveries without any outcome (worker crashes) before a task fails with REDELIVERY_LIMIT. */
   DELIVERY_LIMIT: int(1, 100).default(3),

@@ -71,11 +71,20 @@ export type MediaInfo = {
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /** Opens a resumable upload of sizeBytes bytes (tus); for large files, where uploadVideo cannot resume. */
+  createUpload: UploadTicket;
   /** Rebuilds the videos projection from the log and swaps it in while the API keeps serving (admin). */
   rebuildProjections: ReplayReport;
   /** Redrives a FAILED video with a new task. */
   retryVideo: Video;
   uploadVideo: Video;
+};
+
+
+export type MutationCreateUploadArgs = {
+  filename: Scalars['String']['input'];
+  sizeBytes: Scalars['Float']['input'];
+  title?: InputMaybe<Scalars['String']['input']>;
 };
 
 
@@ -171,6 +180,17 @@ export type SubscriptionVideoUpdatedArgs = {
   id?: InputMaybe<Scalars['ID']['input']>;
 };
 
+/** A resumable upload opened by createUpload: send the bytes to uploadUrl with any tus 1.0 client. */
+export type UploadTicket = {
+  __typename?: 'UploadTicket';
+  /** An upload not finished by then ends FAILED with UPLOAD_EXPIRED and its bytes are removed. */
+  expiresAt: Scalars['DateTime']['output'];
+  /** The tus upload resource (HEAD for the offset, PATCH for bytes, DELETE to cancel); same bearer token. */
+  uploadUrl: Scalars['String']['output'];
+  /** The video, UPLOADING until the last byte arrives (then QUEUED, with its sha256). */
+  video: Video;
+};
+
 export type Video = {
   __typename?: 'Video';
   attempts: Scalars['Int']['output'];
@@ -181,7 +201,7 @@ export type Video = {
   media?: Maybe<MediaInfo>;
   originalFilename: Scalars['String']['output'];
   posterUrl?: Maybe<Scalars['String']['output']>;
-  /** Transcoding progress in percent while PROCESSING; null otherwise. */
+  /** Progress in percent: bytes received while UPLOADING, transcoding while PROCESSING; null otherwise. */
   progress?: Maybe<Scalars['Float']['output']>;
   renditions: Array<Rendition>;
   sha256: Scalars['String']['output'];
@@ -223,7 +243,9 @@ export type VideoStatus =
   | 'PROCESSED'
   | 'PROCESSING'
   | 'QUEUED'
-  | 'RETRYING';
+  | 'RETRYING'
+  /** Created by createUpload; its bytes are still arriving over tus. */
+  | 'UPLOADING';
 
 
 
@@ -319,6 +341,7 @@ export type ResolversTypes = {
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   Subscription: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Upload: ResolverTypeWrapper<Scalars['Upload']['output']>;
+  UploadTicket: ResolverTypeWrapper<Omit<UploadTicket, 'video'> & { video: ResolversTypes['Video'] }>;
   Video: ResolverTypeWrapper<VideoModel>;
   VideoConnection: ResolverTypeWrapper<Omit<VideoConnection, 'edges'> & { edges: Array<ResolversTypes['VideoEdge']> }>;
   VideoEdge: ResolverTypeWrapper<Omit<VideoEdge, 'node'> & { node: ResolversTypes['Video'] }>;
@@ -349,6 +372,7 @@ export type ResolversParentTypes = {
   String: Scalars['String']['output'];
   Subscription: Record<PropertyKey, never>;
   Upload: Scalars['Upload']['output'];
+  UploadTicket: Omit<UploadTicket, 'video'> & { video: ResolversParentTypes['Video'] };
   Video: VideoModel;
   VideoConnection: Omit<VideoConnection, 'edges'> & { edges: Array<ResolversParentTypes['VideoEdge']> };
   VideoEdge: Omit<VideoEdge, 'node'> & { node: ResolversParentTypes['Video'] };
@@ -398,6 +422,7 @@ export type MediaInfoResolvers<ContextType = ApiContext, ParentType extends Reso
 };
 
 export type MutationResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  createUpload?: Resolver<ResolversTypes['UploadTicket'], ParentType, ContextType, RequireFields<MutationCreateUploadArgs, 'filename' | 'sizeBytes'>>;
   rebuildProjections?: Resolver<ResolversTypes['ReplayReport'], ParentType, ContextType>;
   retryVideo?: Resolver<ResolversTypes['Video'], ParentType, ContextType, RequireFields<MutationRetryVideoArgs, 'id'>>;
   uploadVideo?: Resolver<ResolversTypes['Video'], ParentType, ContextType, RequireFields<MutationUploadVideoArgs, 'file'>>;
@@ -444,6 +469,12 @@ export type SubscriptionResolvers<ContextType = ApiContext, ParentType extends R
 export interface UploadScalarConfig extends GraphQLScalarTypeConfig<ResolversTypes['Upload'], any> {
   name: 'Upload';
 }
+
+export type UploadTicketResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['UploadTicket'] = ResolversParentTypes['UploadTicket']> = {
+  expiresAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  uploadUrl?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  video?: Resolver<ResolversTypes['Video'], ParentType, ContextType>;
+};
 
 export type VideoResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Video'] = ResolversParentTypes['Video']> = {
   attempts?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
@@ -500,6 +531,7 @@ export type Resolvers<ContextType = ApiContext> = {
   ReplayReport?: ReplayReportResolvers<ContextType>;
   Subscription?: SubscriptionResolvers<ContextType>;
   Upload?: GraphQLScalarType;
+  UploadTicket?: UploadTicketResolvers<ContextType>;
   Video?: VideoResolvers<ContextType>;
   VideoConnection?: VideoConnectionResolvers<ContextType>;
   VideoEdge?: VideoEdgeResolvers<ContextType>;

@@ -13,5 +13,7 @@ export interface ApiContext {
   correlationId: string;
   /** The request's W3C trace context, carried by the events and the task message it causes. */
   traceparent?: string;
+  /** Scheme and host the client reached the API at (e.g. `http://127.0.0.1:4000`), for URLs it should call. */
+  origin: string;
   log: Logger;
 }

@@ -14,6 +14,13 @@ import { createQueueDepthProbe } from '../messaging/queueDepth.js';
 import { authModeAtStart, createAuthenticator } from './auth/authenticate.js';
 import { createApiServer } from './server.js';
 import { createVideoUpdates } from './subscriptions/videoUpdates.js';
+import { PgAdvisoryLocker } from './uploads/pgLocker.js';
+import { createTusUploads } from './uploads/tusServer.js';
+import { startUploadSweeper } from './uploads/uploadSweep.js';
+import { createProgressReporter } from '../eventstore/notifications.js';
+
+/** Most tus requests (one upload each) that hold their upload's lock at once in this process. */
+const UPLOAD_LOCK_CONNECTIONS = 32;
 
 // Composition root of the API process: the only place that reads the environment and opens connections.
 const config = loadConfigOrExit();
@@ -55,6 +62,17 @@ if (config.RELAY_IN_API) {
 const videoUpdates = createVideoUpdates({ db, connectionString: config.DATABASE_URL, log: log.child({ component: 'video-updates' }) });
 await videoUpdates.start();
 
+const authenticate = createAuthenticator(db, { allowOpen: !production, cacheSeconds: config.AUTH_CACHE_SECONDS });
+// Upload locks hold a connection each for as long as a tus request runs: their own pool, so uploads in
+// flight never starve GraphQL of connections.
+const lockPool = createPool(config.DATABASE_URL, { max: UPLOAD_LOCK_CONNECTIONS, applicationName: 'framelog-api-upload-locks' });
+lockPool.on('error', (error) => log.error({ err: error }, 'idle PostgreSQL connection (upload locks) failed'));
+const tus = createTusUploads(
+  { db, storage: storage.storage, log: log.child({ component: 'tus' }), authenticate, reportProgress: createProgressReporter(db, { minIntervalMs: 1_000, minStepPercent: 5, logger: log }) },
+  { mediaRoot: config.MEDIA_ROOT, locker: new PgAdvisoryLocker(lockPool, { acquireTimeoutMs: 30_000, pollMs: 100 }) },
+);
+const uploadSweeper = startUploadSweeper({ db, storage: storage.storage, resumable: tus.store, log: log.child({ component: 'upload-sweep' }) }, config.UPLOAD_SWEEP_SECONDS * 1000);
+
 const server = await createApiServer(
   {
     db,
@@ -62,7 +80,9 @@ const server = await createApiServer(
     storage: storage.storage,
     log,
     maxUploadBytes: config.MAX_UPLOAD_BYTES,
-    authenticate: createAuthenticator(db, { allowOpen: !production, cacheSeconds: config.AUTH_CACHE_SECONDS }),
+    tus,
+    uploadExpiryMs: config.UPLOAD_EXPIRY_HOURS * 3_600_000,
+    authenticate,
     metrics,
     mediaBaseUrl: '',
     readiness: {
@@ -96,6 +116,7 @@ async function shutdown(signal: string) {
   startup.abort();
   await server.stop().catch((error: unknown) => log.error({ err: error }, 'HTTP drain failed'));
   log.debug('HTTP drained');
+  await uploadSweeper.stop();
   await videoUpdates.stop().catch((error: unknown) => log.error({ err: error }, 'video updates stop failed'));
   await relay?.stop().catch((error: unknown) => log.error({ err: error }, 'relay stop failed'));
   log.debug('relay stopped');
@@ -103,6 +124,7 @@ async function shutdown(signal: string) {
   if (broker) await closeBroker(broker).catch((error: unknown) => log.error({ err: error }, 'broker close failed'));
   log.debug('broker closed');
   await db.destroy();
+  await lockPool.end();
   storage.close();
   log.info('stopped');
   process.exit(0);

@@ -2,14 +2,16 @@ import { GraphQLScalarType, Kind } from 'graphql';
 import { GraphQLUpload } from 'graphql-upload-minimal';
 import type { Resolvers } from '../../schema/generated/graphql.js';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
-import { fold, type VideoState } from '../domain/video.js';
+import { fold, hasProgress, type VideoState } from '../domain/video.js';
 import { auditLog } from '../eventstore/audit.js';
 import { readAll } from '../eventstore/readAll.js';
 import { rebuildProjections } from '../eventstore/rebuild.js';
 import { readStream } from '../eventstore/readStream.js';
 import { listVideos, loadVideo } from '../eventstore/videos.js';
 import { retryVideo } from './commands/retryVideo.js';
+import { createUpload } from './commands/createUpload.js';
 import { uploadVideo } from './commands/uploadVideo.js';
+import { UPLOADS_PATH } from './uploads/tusServer.js';
 import { decodeVideoCursor, encodeVideoCursor, parseFirst, parseId, parsePosition } from './input.js';
 import { openUpload } from './upload.js';
 
@@ -106,6 +108,13 @@ export const resolvers: Resolvers = {
       deps.metrics.uploadBytes.inc(video.sizeBytes);
       return video;
     },
+    async createUpload(_parent, { filename, sizeBytes, title }, { deps, actor, correlationId, origin }) {
+      const { video, expiresAt } = await createUpload(
+        { db: deps.db, resumable: deps.tus.store, maxUploadBytes: deps.maxUploadBytes, uploadExpiryMs: deps.uploadExpiryMs, log: deps.log },
+        { filename, sizeBytes, title: title ?? null, actor, correlationId },
+      );
+      return { video, uploadUrl: `${origin}${UPLOADS_PATH}/${video.id}`, expiresAt };
+    },
     async retryVideo(_parent, { id }, { deps, actor, correlationId, traceparent }) {
       return retryVideo(deps.db, { videoId: parseId(id), actor, correlationId, ...(traceparent === undefined ? {} : { traceparent }) });
     },
@@ -129,8 +138,9 @@ export const resolvers: Resolvers = {
     media: (video) => video.media,
     renditions: (video) => video.renditions,
     posterUrl: (video, _args, { deps }) => (video.poster ? mediaUrl(deps.mediaBaseUrl, video.poster.storageKey) : null),
-    // Reported by workers through NOTIFY and kept in memory by each API process: never an event.
-    progress: (video, _args, { deps }) => (video.status === 'PROCESSING' ? deps.videoUpdates.progressOf(video.id) : null),
+    // Reported through NOTIFY (by workers while transcoding, by the tus server while bytes arrive) and kept
+    // in memory by each API process: never an event.
+    progress: (video, _args, { deps }) => (hasProgress(video.status) ? deps.videoUpdates.progressOf(video.id) : null),
     history: (video, _args, { deps }) => readStream(deps.db, video.id, { toPosition: video.lastPosition }),
   },
 

@@ -22,6 +22,7 @@ import type { SubscriptionLimits } from './subscriptions/connections.js';
 import { attachSubscriptionServer } from './subscriptions/wsServer.js';
 import { mediaRoute } from './media.js';
 import { graphqlMultipart } from './upload.js';
+import { UPLOADS_PATH } from './uploads/tusServer.js';
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
 export const typeDefs = readFileSync(path.join(SCHEMA_DIR, 'schema.graphql'), 'utf8');
@@ -134,6 +135,15 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
   // Outputs, from storage: only they are public (never uploaded sources); headers decided by httpPolicy.ts.
   app.use('/media', mediaRoute(deps.storage));
 
+  // Resumable uploads (tus): authenticated by the tus hooks themselves, which answer in the API's error shape.
+  app.use((req, res, next) => {
+    if (req.path !== UPLOADS_PATH && !req.path.startsWith(`${UPLOADS_PATH}/`)) {
+      next();
+      return;
+    }
+    deps.tus.handle(req, res).catch(next);
+  });
+
   app.use(
     '/graphql',
     express.json({ limit: '1mb' }),
@@ -149,7 +159,8 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
         const principal = principalOf(res);
         const traceparent = traceparentOf(req.headers.traceparent);
         const log = deps.log.child({ correlationId, actor: principal.name });
-        return Promise.resolve({ deps, actor: principal.name, role: principal.role, correlationId, ...(traceparent === undefined ? {} : { traceparent }), log });
+        const origin = `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+        return Promise.resolve({ deps, actor: principal.name, role: principal.role, correlationId, origin, ...(traceparent === undefined ? {} : { traceparent }), log });
       },
     }),
   );

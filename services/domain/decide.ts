@@ -100,7 +100,9 @@ export function decide(command: VideoCommand, state: VideoState | null, policy: 
 /** `decide` for the API's commands, which need no task policy: no message to settle, only events. */
 export function decideRequest(command: RequestCommand, state: VideoState | null): Decision {
   if (command.type === 'RetryVideo') return decideRetry(command, state);
-  if (state !== null) throw new IllegalTransitionError(state.status, 'VideoUploaded', 'the video already exists');
+  // A resumable upload's bytes all arrived: VideoUploaded completes the video UploadStarted created.
+  const completes = state !== null && state.status === VideoStatus.UPLOADING && command.data.taskId === state.currentTaskId;
+  if (state !== null && !completes) throw new IllegalTransitionError(state.status, 'VideoUploaded', 'the video already exists');
   return { events: [{ type: 'VideoUploaded', data: command.data }], settle: null };
 }
 

@@ -22,6 +22,12 @@ export const ErrorCode = {
   UPLOAD_TOO_LARGE: 'UPLOAD_TOO_LARGE',
   UPLOAD_EMPTY: 'UPLOAD_EMPTY',
   UPLOAD_FAILED: 'UPLOAD_FAILED',
+  /** A resumable upload not finished within UPLOAD_EXPIRY_HOURS, or a tus request for one that expired. */
+  UPLOAD_EXPIRED: 'UPLOAD_EXPIRED',
+  /** A resumable upload its owner ended (tus DELETE). */
+  UPLOAD_CANCELLED: 'UPLOAD_CANCELLED',
+  /** A tus request for an upload that is already complete, cancelled, or of a size other than declared. */
+  UPLOAD_CONFLICT: 'UPLOAD_CONFLICT',
   /** No such route or media file. */
   NOT_FOUND: 'NOT_FOUND',
   /** One more subscription would pass MAX_SUBSCRIPTIONS_PER_SOCKET or MAX_SUBSCRIPTIONS_PER_TOKEN. */

@@ -96,7 +96,34 @@ export const RetryRequestedData = z.object({
   reason: z.string().nullable(),
 });
 
+/**
+ * A resumable upload was opened (createUpload, DESIGN §12): the video exists, its bytes are on the
+ * way over tus. The task id is chosen now and carried by the VideoUploaded that completes the upload.
+ */
+export const UploadStartedData = z.object({
+  taskId,
+  title: z.string().nullable(),
+  originalFilename: z.string(),
+  /** Declared by the client; the upload is refused if it sends more, and completes at exactly this. */
+  sizeBytes: z.number().int().positive(),
+  /** Where the bytes accumulate; VideoUploaded names the same key once they are complete. */
+  storageKey: z.string().min(1),
+  /** The token name that opened it: only that principal may send, resume or cancel the upload. */
+  owner: z.string().min(1),
+  /** After this instant an unfinished upload is ended with UploadExpired and its bytes removed. */
+  expiresAt: z.iso.datetime({ offset: true }),
+});
+
+/** An upload not finished by its `expiresAt`; its bytes were removed. The video is FAILED (UPLOAD_EXPIRED). */
+export const UploadExpiredData = z.object({ taskId, receivedBytes: z.number().int().nonnegative() });
+
+/** The owner ended an unfinished upload (tus DELETE); its bytes were removed. FAILED (UPLOAD_CANCELLED). */
+export const UploadCancelledData = z.object({ taskId, receivedBytes: z.number().int().nonnegative(), requestedBy: z.string().min(1) });
+
 export const eventDataSchemas = {
+  UploadStarted: UploadStartedData,
+  UploadExpired: UploadExpiredData,
+  UploadCancelled: UploadCancelledData,
   VideoUploaded: VideoUploadedData,
   ProcessingStarted: ProcessingStartedData,
   VideoProcessed: VideoProcessedData,

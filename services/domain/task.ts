@@ -1,10 +1,10 @@
 import type { VideoState } from './video.js';
-import { isTerminal } from './video.js';
+import { VideoStatus, isTerminal } from './video.js';
 
 export type TaskDecision =
   | { kind: 'process'; attempt: number }
   /** Nothing to do: the task already has its outcome, or a newer task replaced it. Ack. */
-  | { kind: 'skip'; reason: 'finished' | 'superseded' }
+  | { kind: 'skip'; reason: 'finished' | 'superseded' | 'not-uploaded' }
   /** Too many deliveries died without an outcome (a worker crash loop): fail the task. */
   | { kind: 'give-up'; attempts: number };
 
@@ -17,6 +17,8 @@ export interface TaskLimits {
 export function decideTask(state: VideoState, taskId: string, limits: TaskLimits): TaskDecision {
   if (state.currentTaskId !== taskId) return { kind: 'skip', reason: 'superseded' };
   if (isTerminal(state.status)) return { kind: 'skip', reason: 'finished' };
+  // Only VideoUploaded enqueues a task: a message for a resumable upload still in flight is not one of ours.
+  if (state.status === VideoStatus.UPLOADING) return { kind: 'skip', reason: 'not-uploaded' };
   if (state.unfinishedStarts >= limits.maxUnfinishedStarts) return { kind: 'give-up', attempts: state.attempts };
   return { kind: 'process', attempt: state.attempts + 1 };
 }

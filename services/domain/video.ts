@@ -1,7 +1,9 @@
 import { IllegalTransitionError } from './errors.js';
-import type { MediaInfo, Poster, RecordedEvent, Rendition, VideoEvent } from './events.js';
+import type { EventOf, MediaInfo, Poster, RecordedEvent, Rendition, VideoEvent } from './events.js';
 
 export const VideoStatus = {
+  /** Created by createUpload; its bytes are still arriving over tus (DESIGN §12). */
+  UPLOADING: 'UPLOADING',
   QUEUED: 'QUEUED',
   PROCESSING: 'PROCESSING',
   RETRYING: 'RETRYING',
@@ -48,8 +50,14 @@ export interface VideoState {
 export const isTerminal = (status: VideoStatus): boolean =>
   status === VideoStatus.PROCESSED || status === VideoStatus.FAILED;
 
-/** Only a FAILED video may be redriven (DESIGN §3, RetryRequested). */
-export const canRetry = (state: VideoState): boolean => state.status === VideoStatus.FAILED;
+/** Statuses with live progress (never stored): bytes received while UPLOADING, transcoding while PROCESSING. */
+export const hasProgress = (status: VideoStatus): boolean => status === VideoStatus.UPLOADING || status === VideoStatus.PROCESSING;
+
+/** Whether the video's bytes ever arrived whole: false for an upload that expired or was cancelled. */
+export const hasSource = (state: VideoState): boolean => state.sha256 !== '';
+
+/** Only a FAILED video with a source may be redriven (DESIGN §3, RetryRequested): an ended upload has nothing to process. */
+export const canRetry = (state: VideoState): boolean => state.status === VideoStatus.FAILED && hasSource(state);
 
 type Recorded = Pick<RecordedEvent, 'streamId' | 'version' | 'recordedAt' | 'position'> & VideoEvent;
 
@@ -59,31 +67,10 @@ type Recorded = Pick<RecordedEvent, 'streamId' | 'version' | 'recordedAt' | 'pos
  */
 export function evolve(state: VideoState | null, event: Recorded): VideoState {
   const illegal = (reason: string) => new IllegalTransitionError(state?.status ?? null, event.type, reason);
-  if (event.type === 'VideoUploaded') {
+  if (event.type === 'UploadStarted' || (event.type === 'VideoUploaded' && state === null)) {
     if (state !== null) throw illegal('the video already exists');
-    if (event.version !== 1) throw illegal('VideoUploaded must be the first event of its stream');
-    return {
-      id: event.streamId,
-      status: VideoStatus.QUEUED,
-      title: event.data.title,
-      originalFilename: event.data.originalFilename,
-      contentType: event.data.contentType,
-      sizeBytes: event.data.sizeBytes,
-      sha256: event.data.sha256,
-      storageKey: event.data.storageKey,
-      currentTaskId: event.data.taskId,
-      attempts: 0,
-      unfinishedStarts: 0,
-      lastError: null,
-      media: null,
-      renditions: [],
-      poster: null,
-      uploadedAt: event.recordedAt,
-      updatedAt: event.recordedAt,
-      version: 1,
-      createdPosition: event.position,
-      lastPosition: event.position,
-    };
+    if (event.version !== 1) throw illegal(`${event.type} must be the first event of its stream`);
+    return createdBy(event);
   }
   if (state === null) throw illegal('the stream has no VideoUploaded');
   if (event.version !== state.version + 1) throw illegal(`version ${event.version} does not follow ${state.version}`);
@@ -95,9 +82,23 @@ export function evolve(state: VideoState | null, event: Recorded): VideoState {
   };
 
   switch (event.type) {
+    case 'VideoUploaded':
+      requireTask();
+      if (state.status !== VideoStatus.UPLOADING) throw illegal('the upload is not in progress');
+      // uploadedAt stays the creation (UploadStarted): the projection takes it from the stream's first event.
+      return { ...base, ...uploadedFacts(event.data), status: VideoStatus.QUEUED };
+    case 'UploadExpired':
+    case 'UploadCancelled': {
+      requireTask();
+      if (state.status !== VideoStatus.UPLOADING) throw illegal('the upload is not in progress');
+      const code = event.type === 'UploadExpired' ? 'UPLOAD_EXPIRED' : 'UPLOAD_CANCELLED';
+      const message = event.type === 'UploadExpired' ? 'The upload was not finished in time; its bytes were removed.' : 'The upload was cancelled by its owner; its bytes were removed.';
+      return { ...base, status: VideoStatus.FAILED, lastError: { code, message, retryable: false, attempt: 0 } };
+    }
     case 'ProcessingStarted':
       requireTask();
       if (isTerminal(state.status)) throw illegal('the task already has an outcome');
+      if (state.status === VideoStatus.UPLOADING) throw illegal('the upload is not complete');
       return {
         ...base,
         status: VideoStatus.PROCESSING,
@@ -138,6 +139,7 @@ export function evolve(state: VideoState | null, event: Recorded): VideoState {
     case 'VideoFailed':
       requireTask();
       if (isTerminal(state.status)) throw illegal('the task already has an outcome');
+      if (state.status === VideoStatus.UPLOADING) throw illegal('an unfinished upload ends with UploadExpired or UploadCancelled');
       return {
         ...base,
         status: VideoStatus.FAILED,
@@ -163,6 +165,42 @@ export function evolve(state: VideoState | null, event: Recorded): VideoState {
       };
   }
 }
+
+type Creating = Recorded & { type: 'UploadStarted' | 'VideoUploaded' };
+
+/** The first state of a video: uploaded whole (uploadVideo) or with its bytes still to come (createUpload). */
+function createdBy(event: Creating): VideoState {
+  const facts =
+    event.type === 'VideoUploaded'
+      ? { ...uploadedFacts(event.data), status: VideoStatus.QUEUED }
+      : // An unfinished upload has no hash yet; its content type is known once the worker probes it.
+        { sizeBytes: event.data.sizeBytes, sha256: '', storageKey: event.data.storageKey, contentType: 'application/octet-stream', status: VideoStatus.UPLOADING };
+  return {
+    id: event.streamId,
+    title: event.data.title,
+    originalFilename: event.data.originalFilename,
+    ...facts,
+    currentTaskId: event.data.taskId,
+    attempts: 0,
+    unfinishedStarts: 0,
+    lastError: null,
+    media: null,
+    renditions: [],
+    poster: null,
+    uploadedAt: event.recordedAt,
+    updatedAt: event.recordedAt,
+    version: 1,
+    createdPosition: event.position,
+    lastPosition: event.position,
+  };
+}
+
+const uploadedFacts = (data: EventOf<'VideoUploaded'>['data']) => ({
+  contentType: data.contentType,
+  sizeBytes: data.sizeBytes,
+  sha256: data.sha256,
+  storageKey: data.storageKey,
+});
 
 /** Folds a whole stream (or a prefix of it, for `asOf`). */
 export function fold(events: Iterable<Recorded>, initial: VideoState | null = null): VideoState | null {

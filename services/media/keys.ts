@@ -51,6 +51,13 @@ function assertId(videoId: string): string {
 export const sourceKey = (videoId: string): string => `uploads/${assertId(videoId)}/source`;
 
 /**
+ * Where a resumable upload's bytes accumulate (tus) and stay once complete: VideoUploaded names this key.
+ * The tus file store keeps its `<id>.json` offset record beside it, so the directory is its own.
+ */
+export const resumableKey = (videoId: string): string => `${RESUMABLE_PREFIX}/${assertId(videoId)}`;
+export const RESUMABLE_PREFIX = 'resumable';
+
+/**
  * Everything one video's processing wrote: its output set (MediaStorage.openOutputSet), whose versions
  * live at `renditions/<id>/<version>/…` and whose manifest at `renditions/<id>/manifest.json`. Removed
  * as a whole on cleanup. (`renditions/` stays the public URL prefix: /media/renditions/….)

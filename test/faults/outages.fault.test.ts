@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,8 +47,24 @@ async function upload(): Promise<string | null> {
   return response.body.data?.uploadVideo.id ?? null;
 }
 
-const invariants = (videoIds: string[]) =>
-  checkInvariants({ db: stack.database.db, namespace: stack.namespace, videoIds, deadLetters: [], delaysMs: [...RETRY_DELAYS_MS, REQUEUE_DELAY_MS], timeoutMs: 180_000 });
+const invariants = (videoIds: string[], uploadsInFlight: string[] = []) =>
+  checkInvariants({ db: stack.database.db, namespace: stack.namespace, videoIds, uploadsInFlight, deadLetters: [], delaysMs: [...RETRY_DELAYS_MS, REQUEUE_DELAY_MS], timeoutMs: 180_000 });
+
+const TUS_HEADERS = { 'tus-resumable': '1.0.0', 'content-type': 'application/offset+octet-stream' };
+
+/** A resumable upload of the clip with its first half sent: an upload in flight. */
+async function halfUpload(): Promise<{ id: string; url: string; bytes: Buffer }> {
+  const bytes = await readFile(clip);
+  const created = await gql<{ createUpload: { uploadUrl: string; video: { id: string } } }>(stack.apiUrl, 'mutation($s: Float!) { createUpload(filename: "clip.mp4", sizeBytes: $s) { uploadUrl video { id } } }', { s: bytes.length });
+  const { uploadUrl, video } = created.data!.createUpload;
+  const half = Math.floor(bytes.length / 2);
+  const sent = await fetch(uploadUrl, { method: 'PATCH', headers: { ...TUS_HEADERS, 'upload-offset': '0' }, body: bytes.subarray(0, half) });
+  expect(sent.status).toBe(204);
+  return { id: video.id, url: uploadUrl, bytes };
+}
+
+const sendRest = (upload: { url: string; bytes: Buffer }) =>
+  fetch(upload.url, { method: 'PATCH', headers: { ...TUS_HEADERS, 'upload-offset': String(Math.floor(upload.bytes.length / 2)) }, body: upload.bytes.subarray(Math.floor(upload.bytes.length / 2)) });
 
 describe('outages', () => {
   it('RabbitMQ restart during 30 uploads: /readyz fails while it is down, Rascal reconnects, all PROCESSED', async () => {
@@ -78,8 +94,13 @@ describe('outages', () => {
   it('PostgreSQL restart during a run: the API answers a typed error quickly, /readyz fails, both recover; every accepted upload ends terminal', async () => {
     const accepted = (await Promise.all(Array.from({ length: 6 }, upload))).filter((id): id is string => id !== null);
     expect(accepted).toHaveLength(6);
+    const resumable = await halfUpload();
     try {
       await stopPostgres();
+      // The rest of a resumable upload is refused (typed, retryable) without touching its bytes.
+      const rest = await sendRest(resumable);
+      expect(rest.status).toBe(503);
+      expect(((await rest.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe('DATABASE_UNAVAILABLE');
       const started = Date.now();
       const query = await gql(stack.apiUrl, VIDEO_QUERY, { id: accepted[0] });
       expect(Date.now() - started).toBeLessThan(6_000);
@@ -101,7 +122,10 @@ describe('outages', () => {
     expect(again.data).toBeDefined();
     const after = await upload();
     expect(after).not.toBeNull();
-    const { statuses } = await invariants([...accepted, after!]);
+    await invariants([...accepted, after!], [resumable.id]);
+    // Resumed after the outage, the upload completes once and is processed like the others.
+    expect((await sendRest(resumable)).status).toBe(204);
+    const { statuses } = await invariants([...accepted, after!, resumable.id]);
     expect([...statuses.values()].every((status) => status === 'PROCESSED' || status === 'FAILED')).toBe(true);
   });
 });

@@ -11,6 +11,14 @@ export function uploaded(taskId: string = randomUUID(), overrides: Partial<Extra
     data: { taskId, title: 'clip', originalFilename: 'clip.mp4', contentType: 'video/mp4', sizeBytes: 10, sha256: sha, storageKey: 'uploads/x/source', ...overrides },
   };
 }
+export function uploadStarted(taskId: string = randomUUID(), overrides: Partial<Extract<VideoEvent, { type: 'UploadStarted' }>['data']> = {}): VideoEvent {
+  return {
+    type: 'UploadStarted',
+    data: { taskId, title: 'big', originalFilename: 'big.mp4', sizeBytes: 10, storageKey: 'resumable/x', owner: 'alice', expiresAt: '2026-12-01T00:00:00.000Z', ...overrides },
+  };
+}
+export const uploadExpired = (taskId: string, receivedBytes = 5): VideoEvent => ({ type: 'UploadExpired', data: { taskId, receivedBytes } });
+export const uploadCancelled = (taskId: string, receivedBytes = 5): VideoEvent => ({ type: 'UploadCancelled', data: { taskId, receivedBytes, requestedBy: 'alice' } });
 export const started = (taskId: string, attempt = 1): VideoEvent => ({ type: 'ProcessingStarted', data: { taskId, attempt, workerId: 'w1' } });
 export const processed = (taskId: string, attempt = 1): VideoEvent => ({
   type: 'VideoProcessed',

@@ -24,6 +24,7 @@ export const can = (role: Role, permission: Permission): boolean => PERMISSIONS[
 const FIELD_PERMISSIONS: Record<string, Permission> = {
   'Query.audit': 'admin',
   'Mutation.uploadVideo': 'write',
+  'Mutation.createUpload': 'write',
   'Mutation.retryVideo': 'write',
   'Mutation.rebuildProjections': 'admin',
 };

@@ -64,15 +64,17 @@ export interface UploadRecord extends RequestTrace {
 
 /**
  * Appends VideoUploaded and its task's outbox row in one transaction, for a file already stored at
- * `sourceKey(videoId)`. The one place that knows what an upload records (the benchmarks reuse it).
+ * `sourceKey(videoId)`, or for the resumable upload `uploading` whose bytes are complete (its task and
+ * key, at its version: a second completion of the same upload is a ConcurrencyError and enqueues
+ * nothing). The one place that knows what an upload records (the benchmarks reuse it).
  */
-export async function recordUpload(db: Db, upload: UploadRecord): Promise<VideoState> {
-  const taskId = randomUUID();
+export async function recordUpload(db: Db, upload: UploadRecord, uploading: VideoState | null = null): Promise<VideoState> {
+  const taskId = uploading?.currentTaskId ?? randomUUID();
   const { videoId, actor, correlationId, traceparent, ...facts } = upload;
   const trace: RequestTrace = { actor, correlationId, ...(traceparent === undefined ? {} : { traceparent }) };
-  const data = { taskId, ...facts, storageKey: sourceKey(videoId) };
+  const data = { taskId, ...facts, storageKey: uploading?.storageKey ?? sourceKey(videoId) };
   const { state } = await handleCommand(db, videoId, { type: videoStream, decide: decideRequest }, { type: 'UploadVideo', videoId, data }, {
-    state: null,
+    state: uploading,
     metadata: () => requestMetadata(trace, taskId),
     outbox: taskMessagesOf(videoId, trace),
   });

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { LRUCache } from 'lru-cache';
-import { VideoStatus, evolve, type VideoState } from '../../domain/video.js';
+import { evolve, hasProgress, type VideoState } from '../../domain/video.js';
 import type { Db } from '../../eventstore/db.js';
 import {
   PROGRESS_CHANNEL,
@@ -135,7 +135,7 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
 
   function deliver(video: VideoState, options: { again?: boolean } = {}): void {
     // Progress only means something while PROCESSING; forget it once the video moves on.
-    if (video.status !== VideoStatus.PROCESSING) progress.delete(video.id);
+    if (!hasProgress(video.status)) progress.delete(video.id);
     for (const subscriber of subscribers) {
       if (subscriber.id === null) subscriber.push(video);
       else if (subscriber.id === video.id && (video.lastPosition > subscriber.position || (options.again === true && video.lastPosition === subscriber.position))) {

@@ -99,7 +99,8 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
         if (!principal) throw new Error('unreachable: onConnect authenticates every connection');
         // One correlation id per operation, as for an HTTP request.
         const correlationId = randomUUID();
-        return { deps, actor: principal.name, role: principal.role, correlationId, log: deps.log.child({ correlationId }) };
+        const origin = `http://${ctx.extra.request.headers.host ?? 'localhost'}`;
+        return { deps, actor: principal.name, role: principal.role, correlationId, origin, log: deps.log.child({ correlationId }) };
       },
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map(requestErrorAsBadInput).map((error) => formatError(error.toJSON(), error)) } : undefined,

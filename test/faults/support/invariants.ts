@@ -23,6 +23,8 @@ export interface InvariantInput {
   deadLetters: readonly ExpectedDeadLetter[] | 'unchecked';
   /** Delay queues of the run (retry steps and the requeue delay), which must be empty too. */
   delaysMs: readonly number[];
+  /** Resumable uploads opened in the run whose bytes are not all sent: see checkUploads. */
+  uploadsInFlight?: readonly string[];
   timeoutMs?: number;
 }
 
@@ -58,6 +60,7 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
     if ((TERMINAL_EVENT_TYPES as readonly string[]).includes(event.type)) outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
   }
   expect([...outcomes].filter(([, count]) => count !== 1), 'tasks without exactly one terminal event').toEqual([]);
+  await checkUploads(input.db, input.uploadsInFlight ?? []);
 
   const emptyQueues = [Names.workQueue, Names.deadLetterWatchQueue, ...input.delaysMs.map(delayQueueName)];
   await waitFor(
@@ -81,6 +84,37 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
   }
   expect(unmatched.map((m) => m.content.toString('utf8')), 'unexpected dead letters').toEqual([]);
   return { statuses, deadLetters };
+}
+
+/**
+ * Resumable uploads (DESIGN §12) in the whole database: an upload is completed at most once (one
+ * VideoUploaded, of the task UploadStarted chose) and ended at most once; each of `inFlight` is still
+ * UPLOADING, or ended by UploadExpired/UploadCancelled, and has enqueued nothing (no VideoUploaded, no
+ * outbox row): a task exists only for bytes that all arrived.
+ */
+export async function checkUploads(db: Db, inFlight: readonly string[]): Promise<void> {
+  const rows = await db
+    .selectFrom('events as e')
+    .innerJoin('events as s', (join) => join.onRef('s.stream_id', '=', 'e.stream_id').on('s.version', '=', 1).on('s.type', '=', 'UploadStarted'))
+    .select(['e.stream_id', 'e.type', 'e.data', 's.data as start'])
+    .where('e.type', 'in', ['VideoUploaded', 'UploadExpired', 'UploadCancelled'])
+    .execute();
+  const endings = new Map<string, string[]>();
+  for (const row of rows) {
+    endings.set(row.stream_id, [...(endings.get(row.stream_id) ?? []), row.type]);
+    expect((row.data as { taskId: string }).taskId, `${row.type} of upload ${row.stream_id} names the task UploadStarted chose`).toBe((row.start as { taskId: string }).taskId);
+  }
+  expect([...endings].filter(([, types]) => types.length > 1), 'uploads completed or ended more than once').toEqual([]);
+  if (inFlight.length === 0) return;
+  const videos = await db.selectFrom('videos').select(['id', 'status', 'last_error']).where('id', 'in', [...inFlight]).execute();
+  expect(videos, 'every upload in flight has its video').toHaveLength(inFlight.length);
+  for (const video of videos) {
+    const ended = video.status === 'FAILED' && ['UPLOAD_EXPIRED', 'UPLOAD_CANCELLED'].includes((video.last_error as { code?: string } | null)?.code ?? '');
+    expect(video.status === 'UPLOADING' || ended, `upload ${video.id} in flight is ${video.status}`).toBe(true);
+    expect(endings.get(video.id)?.includes('VideoUploaded') ?? false, `upload ${video.id} in flight has a task`).toBe(false);
+  }
+  const outbox = await db.selectFrom('outbox').select('stream_id').where('stream_id', 'in', [...inFlight]).execute();
+  expect(outbox, 'outbox rows of uploads in flight').toEqual([]);
 }
 
 /** Matches a dead letter carrying the task of `videoId`. */
