@@ -2,7 +2,7 @@ import { GraphQLScalarType, Kind } from 'graphql';
 import { GraphQLUpload } from 'graphql-upload-minimal';
 import type { Resolvers } from '../../schema/generated/graphql.js';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
-import { fold, type VideoState } from '../domain/video.js';
+import { fold, latestStreaming, type VideoState } from '../domain/video.js';
 import { auditLog } from '../eventstore/audit.js';
 import { readAll } from '../eventstore/readAll.js';
 import { rebuildProjections } from '../eventstore/rebuild.js';
@@ -129,6 +129,14 @@ export const resolvers: Resolvers = {
     media: (video) => video.media,
     renditions: (video) => video.renditions,
     posterUrl: (video, _args, { deps }) => (video.poster ? mediaUrl(deps.mediaBaseUrl, video.poster.storageKey) : null),
+    // Only a PROCESSED video has streams; reading its stream costs a query only when the field is asked for.
+    async streaming(video, _args, { deps }) {
+      if (video.status !== 'PROCESSED') return null;
+      const streaming = latestStreaming(await readStream(deps.db, video.id, { toPosition: video.lastPosition }));
+      return streaming === null
+        ? null
+        : { hlsUrl: mediaUrl(deps.mediaBaseUrl, streaming.hlsKey), dashUrl: mediaUrl(deps.mediaBaseUrl, streaming.dashKey) };
+    },
     // Reported by workers through NOTIFY and kept in memory by each API process: never an event.
     progress: (video, _args, { deps }) => (video.status === 'PROCESSING' ? deps.videoUpdates.progressOf(video.id) : null),
     history: (video, _args, { deps }) => readStream(deps.db, video.id, { toPosition: video.lastPosition }),
