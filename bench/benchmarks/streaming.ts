@@ -11,7 +11,7 @@ import { LocalDiskStorage } from '../../services/media/storage.js';
 import { audioOutputOptions, encodeLadder, ladderFilterGraph, transcodeRenditions, videoOutputOptions } from '../../services/media/transcode.js';
 import { makeClip } from '../../test/helpers/media.js';
 import { row, type BenchRow } from '../lib/results.js';
-import { median } from '../lib/stats.js';
+import { median, takeTurns } from '../lib/stats.js';
 
 const run = promisify(execFile);
 const LIMITS = { maxDurationSeconds: 3600, maxDimension: 8192, maxStreams: 16 };
@@ -38,28 +38,6 @@ async function runPerRung(clip: string, media: ProbedMedia, plan: readonly Rendi
     await ffmpeg(['-i', clip, '-filter_complex', ladderFilterGraph(media.videoStreamIndex, [rung], media.picture), ...options, path.join(dir, `rung-${index}.mp4`)]);
   }
   if (media.audioStreamIndex !== null) await ffmpeg(['-i', clip, ...audioOutputOptions(media.audioStreamIndex, 0), path.join(dir, 'audio.mp4')]);
-}
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await fn();
-  return performance.now() - started;
-}
-
-/** Runs both sides `runs` times, alternating which goes first; returns each side's durations in ms. */
-async function pairs(runs: number, framelog: () => Promise<unknown>, baseline: () => Promise<unknown>): Promise<{ framelogMs: number[]; baselineMs: number[] }> {
-  const framelogMs: number[] = [];
-  const baselineMs: number[] = [];
-  for (let i = 0; i < runs; i += 1) {
-    if (i % 2 === 0) {
-      baselineMs.push(await timed(baseline));
-      framelogMs.push(await timed(framelog));
-    } else {
-      framelogMs.push(await timed(framelog));
-      baselineMs.push(await timed(baseline));
-    }
-  }
-  return { framelogMs, baselineMs };
 }
 
 /**
@@ -96,8 +74,8 @@ export async function streamingBenchmark(options: { seconds: number; runs: numbe
     const perRung = () => scratch((work) => runPerRung(clip, media, plan, work));
 
     await encodeAndPackage(); // warm-up: page cache and fluent-ffmpeg's first-run checks
-    const packaging = await pairs(options.runs, encodeAndPackage, mp4Only);
-    const ladder = await pairs(options.runs, onePass, perRung);
+    const packaging = await takeTurns(options.runs, encodeAndPackage, mp4Only);
+    const ladder = await takeTurns(options.runs, onePass, perRung);
     const measure = `${options.seconds} s 720p clip, ${plan.length} rungs, median of ${options.runs}`;
     return [
       row({

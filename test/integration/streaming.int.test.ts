@@ -1,16 +1,15 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { ParsedManifest } from 'm3u8-parser';
 import { StreamingSchema, type Streaming } from '../../services/domain/events.js';
 import { sourceKey } from '../../services/media/keys.js';
-import { createMediaProcessor, type ProcessResult } from '../../services/media/processVideo.js';
-import { LocalDiskStorage } from '../../services/media/storage.js';
+import type { ProcessResult } from '../../services/media/processVideo.js';
+import { useScratchMedia } from '../helpers/scratchMedia.js';
 import { ffprobeJson, makeClip, type ClipSpec } from '../helpers/media.js';
 import { parseM3u8 } from '../helpers/playlists.js';
 
@@ -20,37 +19,23 @@ import { parseM3u8 } from '../helpers/playlists.js';
  */
 
 const exec = promisify(execFile);
-const limits = { maxDurationSeconds: 60, maxDimension: 4096, maxStreams: 8 };
-let dir: string;
-let storage: LocalDiskStorage;
-let processor: ReturnType<typeof createMediaProcessor>;
-
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'framelog-streaming-'));
-  await mkdir(path.join(dir, 'clips'));
-  storage = new LocalDiskStorage(path.join(dir, 'media'));
-  processor = createMediaProcessor({ storage, limits, threads: 0 });
-});
-
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const scratch = useScratchMedia('framelog-streaming-');
 
 async function processClip(spec: ClipSpec): Promise<{ videoId: string; result: ProcessResult; streaming: Streaming }> {
   const videoId = randomUUID();
-  const file = await makeClip(path.join(dir, 'clips'), spec);
-  await storage.writeStream(sourceKey(videoId), createReadStream(file), { maxBytes: 100 * 1024 * 1024 });
-  const result = await processor.process({ videoId, sourceKey: sourceKey(videoId) });
+  const file = await makeClip(path.join(scratch.dir, 'clips'), spec);
+  await scratch.storage.writeStream(sourceKey(videoId), createReadStream(file), { maxBytes: 100 * 1024 * 1024 });
+  const result = await scratch.processor.process({ videoId, sourceKey: sourceKey(videoId) });
   return { videoId, result, streaming: StreamingSchema.parse(result.streaming) };
 }
 
-const local = (key: string) => storage.localPath(key);
+const local = (key: string) => scratch.storage.localPath(key);
 const readPlaylist = async (key: string): Promise<ParsedManifest> => parseM3u8(await readFile(local(key), 'utf8'));
 const sumExtinf = (playlist: ParsedManifest) => playlist.segments.reduce((sum, segment) => sum + segment.duration, 0);
 
 /** A segment as a player sees it: its init segment followed by the segment's bytes, in one file. */
 async function joined(streamDir: string, initUri: string, uri: string): Promise<string> {
-  const file = path.join(dir, `${randomUUID()}.mp4`);
+  const file = path.join(scratch.dir, `${randomUUID()}.mp4`);
   await writeFile(file, Buffer.concat([await readFile(path.join(streamDir, initUri)), await readFile(path.join(streamDir, uri))]));
   return file;
 }
