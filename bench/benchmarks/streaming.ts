@@ -9,6 +9,7 @@ import { planLadder, type RenditionPlan } from '../../services/media/ladder.js';
 import { probeMedia, type ProbedMedia } from '../../services/media/probe.js';
 import { LocalDiskStorage } from '../../services/media/storage.js';
 import { audioOutputOptions, encodeLadder, ladderFilterGraph, transcodeRenditions, videoOutputOptions } from '../../services/media/transcode.js';
+import { FRAME_TIMING_OPTIONS } from '../../services/media/videoFilters.js';
 import { makeClip } from '../../test/helpers/media.js';
 import { row, type BenchRow } from '../lib/results.js';
 import { median, takeTurns } from '../lib/stats.js';
@@ -25,7 +26,7 @@ function mp4LadderArgs(clip: string, media: ProbedMedia, plan: readonly Renditio
   const outputs = plan.flatMap((rung, index) => [
     '-map', `[v${index}]`,
     ...(media.audioStreamIndex === null ? [] : ['-map', `0:${media.audioStreamIndex}`, '-c:a', 'aac', '-b:a', '128k']),
-    '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23', '-profile:v', 'high', '-pix_fmt', 'yuv420p',
+    '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23', '-profile:v', 'high', '-pix_fmt', 'yuv420p', ...FRAME_TIMING_OPTIONS,
     '-movflags', '+faststart', '-f', 'mp4', path.join(dir, `${rung.label}.mp4`),
   ]);
   return ['-i', clip, '-filter_complex', ladderFilterGraph(media.videoStreamIndex, plan, media.picture), ...outputs];
