@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ffmpegBenchmark } from './benchmarks/ffmpeg.js';
 import { playableBenchmark } from './benchmarks/playable.js';
 import { rebuildBenchmark } from './benchmarks/rebuild.js';
+import { streamingBenchmark } from './benchmarks/streaming.js';
 import { latencyBenchmark, throughputBenchmark } from './benchmarks/tasks.js';
 import { uploadBenchmark } from './benchmarks/upload.js';
 import { videoQueryBenchmark } from './benchmarks/videoQuery.js';
@@ -34,6 +35,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchRow[]>> = {
   rebuild: () => rebuildBenchmark({ events: quick ? 60_000 : 1_000_000 }),
   ffmpeg: () => ffmpegBenchmark({ seconds: quick ? 2 : 10, runs: quick ? 1 : 3 }),
   playable: () => playableBenchmark({ seconds: quick ? 4 : 60, runs: quick ? 1 : 3 }),
+  streaming: () => streamingBenchmark({ seconds: quick ? 2 : 10, runs: quick ? 1 : 3 }),
   video: () => videoQueryBenchmark({ clients: 50, requestsPerClient: quick ? 20 : 200, rate: 500, seconds: quick ? 2 : 20 }),
 };
 

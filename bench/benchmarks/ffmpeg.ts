@@ -4,13 +4,7 @@ import path from 'node:path';
 import { clipProcessor } from '../lib/clipProcessor.js';
 import { installRecorder, timedReplay } from '../lib/ffmpegRecorder.js';
 import { row, type BenchRow } from '../lib/results.js';
-import { median } from '../lib/stats.js';
-
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const started = performance.now();
-  await fn();
-  return performance.now() - started;
-}
+import { median, timed } from '../lib/stats.js';
 
 export async function ffmpegBenchmark(options: { seconds: number; runs: number }): Promise<BenchRow[]> {
   const dir = await mkdtemp(path.join(tmpdir(), 'framelog-bench-ffmpeg-'));

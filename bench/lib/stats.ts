@@ -50,3 +50,33 @@ export async function openLoop(rate: number, count: number, call: (i: number) =>
   await onSchedule(rate, count, (i, dueAt) => call(i).then(() => void latencies.push(performance.now() - dueAt)));
   return latencies;
 }
+
+/** Wall-clock milliseconds `fn` takes. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await fn();
+  return performance.now() - started;
+}
+
+/**
+ * Times both sides `runs` times, taking turns at going first (the baseline on even runs): that cancels what
+ * running second gains or loses (cache, load drift). Returns each side's durations in ms, in run order.
+ */
+export async function takeTurns(
+  runs: number,
+  framelog: () => Promise<unknown>,
+  baseline: () => Promise<unknown>,
+): Promise<{ framelogMs: number[]; baselineMs: number[] }> {
+  const framelogMs: number[] = [];
+  const baselineMs: number[] = [];
+  for (let i = 0; i < runs; i += 1) {
+    if (i % 2 === 0) {
+      baselineMs.push(await timed(baseline));
+      framelogMs.push(await timed(framelog));
+    } else {
+      framelogMs.push(await timed(framelog));
+      baselineMs.push(await timed(baseline));
+    }
+  }
+  return { framelogMs, baselineMs };
+}

@@ -207,6 +207,8 @@ export type Video = {
   sha256: Scalars['String']['output'];
   sizeBytes: Scalars['Float']['output'];
   status: VideoStatus;
+  /** Adaptive streaming (HLS and DASH over the same segments) once PROCESSED; null before, and for videos processed before streaming existed. */
+  streaming?: Maybe<VideoStreaming>;
   title?: Maybe<Scalars['String']['output']>;
   updatedAt: Scalars['DateTime']['output'];
   uploadedAt: Scalars['DateTime']['output'];
@@ -246,6 +248,14 @@ export type VideoStatus =
   | 'RETRYING'
   /** Created by createUpload; its bytes are still arriving over tus. */
   | 'UPLOADING';
+
+export type VideoStreaming = {
+  __typename?: 'VideoStreaming';
+  /** DASH MPD over the same CMAF segments: play it with dash.js or Shaka Player. */
+  dashUrl: Scalars['String']['output'];
+  /** HLS master playlist: play it with hls.js (or natively in Safari). */
+  hlsUrl: Scalars['String']['output'];
+};
 
 
 
@@ -347,6 +357,7 @@ export type ResolversTypes = {
   VideoEdge: ResolverTypeWrapper<Omit<VideoEdge, 'node'> & { node: ResolversTypes['Video'] }>;
   VideoEvent: ResolverTypeWrapper<RecordedEventModel>;
   VideoStatus: VideoStatus;
+  VideoStreaming: ResolverTypeWrapper<VideoStreaming>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -377,6 +388,7 @@ export type ResolversParentTypes = {
   VideoConnection: Omit<VideoConnection, 'edges'> & { edges: Array<ResolversParentTypes['VideoEdge']> };
   VideoEdge: Omit<VideoEdge, 'node'> & { node: ResolversParentTypes['Video'] };
   VideoEvent: RecordedEventModel;
+  VideoStreaming: VideoStreaming;
 };
 
 export type AuditMismatchResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['AuditMismatch'] = ResolversParentTypes['AuditMismatch']> = {
@@ -489,6 +501,7 @@ export type VideoResolvers<ContextType = ApiContext, ParentType extends Resolver
   sha256?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   sizeBytes?: Resolver<ResolversTypes['Float'], ParentType, ContextType>;
   status?: Resolver<ResolversTypes['VideoStatus'], ParentType, ContextType>;
+  streaming?: Resolver<Maybe<ResolversTypes['VideoStreaming']>, ParentType, ContextType>;
   title?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   updatedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
   uploadedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
@@ -515,6 +528,11 @@ export type VideoEventResolvers<ContextType = ApiContext, ParentType extends Res
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
+export type VideoStreamingResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['VideoStreaming'] = ResolversParentTypes['VideoStreaming']> = {
+  dashUrl?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  hlsUrl?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = ApiContext> = {
   AuditMismatch?: AuditMismatchResolvers<ContextType>;
   AuditReport?: AuditReportResolvers<ContextType>;
@@ -536,5 +554,6 @@ export type Resolvers<ContextType = ApiContext> = {
   VideoConnection?: VideoConnectionResolvers<ContextType>;
   VideoEdge?: VideoEdgeResolvers<ContextType>;
   VideoEvent?: VideoEventResolvers<ContextType>;
+  VideoStreaming?: VideoStreamingResolvers<ContextType>;
 };
 

@@ -2,7 +2,7 @@ import { GraphQLScalarType, Kind } from 'graphql';
 import { GraphQLUpload } from 'graphql-upload-minimal';
 import type { Resolvers } from '../../schema/generated/graphql.js';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
-import { fold, hasProgress, type VideoState } from '../domain/video.js';
+import { fold, hasProgress, latestStreaming, type VideoState } from '../domain/video.js';
 import { auditLog } from '../eventstore/audit.js';
 import { readAll } from '../eventstore/readAll.js';
 import { rebuildProjections } from '../eventstore/rebuild.js';
@@ -138,6 +138,14 @@ export const resolvers: Resolvers = {
     media: (video) => video.media,
     renditions: (video) => video.renditions,
     posterUrl: (video, _args, { deps }) => (video.poster ? mediaUrl(deps.mediaBaseUrl, video.poster.storageKey) : null),
+    // Only a PROCESSED video has streams; reading its stream costs a query only when the field is asked for.
+    async streaming(video, _args, { deps }) {
+      if (video.status !== 'PROCESSED') return null;
+      const streaming = latestStreaming(await readStream(deps.db, video.id, { toPosition: video.lastPosition }));
+      return streaming === null
+        ? null
+        : { hlsUrl: mediaUrl(deps.mediaBaseUrl, streaming.hlsKey), dashUrl: mediaUrl(deps.mediaBaseUrl, streaming.dashKey) };
+    },
     // Reported through NOTIFY (by workers while transcoding, by the tus server while bytes arrive) and kept
     // in memory by each API process: never an event.
     progress: (video, _args, { deps }) => (hasProgress(video.status) ? deps.videoUpdates.progressOf(video.id) : null),

@@ -42,6 +42,38 @@ export const MediaWarningSchema = z.object({
 });
 export type MediaWarning = z.infer<typeof MediaWarningSchema>;
 
+export const StreamVariantSchema = z.object({
+  label: z.string().min(1),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  frameRate: z.number().positive().nullable(),
+  /** RFC 6381 codecs of the variant as the master playlist lists them, e.g. "avc1.64001f,mp4a.40.2". */
+  codecs: z.string().min(1),
+  /** Measured peak segment bitrate, video plus audio, bits per second (HLS BANDWIDTH). */
+  bandwidth: z.number().int().positive(),
+  /** Measured average bitrate, video plus audio, bits per second (HLS AVERAGE-BANDWIDTH). */
+  averageBandwidth: z.number().int().positive(),
+  /** The variant's HLS media playlist. */
+  playlistKey: z.string().min(1),
+});
+export type StreamVariant = z.infer<typeof StreamVariantSchema>;
+
+/** The adaptive-streaming outputs of one encode (DESIGN §10): HLS and DASH over the same CMAF segments. */
+export const StreamingSchema = z.object({
+  /** HLS master playlist. */
+  hlsKey: z.string().min(1),
+  /** DASH MPD. */
+  dashKey: z.string().min(1),
+  /** Media segments per rendition (video and audio alike). */
+  segmentCount: z.number().int().positive(),
+  /** Target segment duration in seconds. */
+  segmentSeconds: z.number().positive(),
+  variants: z.array(StreamVariantSchema).min(1),
+  /** HLS media playlist of the audio; null for a video without audio. */
+  audioPlaylistKey: z.string().min(1).nullable(),
+});
+export type Streaming = z.infer<typeof StreamingSchema>;
+
 const taskId = z.uuid();
 const attempt = z.number().int().positive();
 
@@ -64,6 +96,8 @@ export const VideoProcessedData = z.object({
   media: MediaInfoSchema,
   renditions: z.array(RenditionSchema),
   poster: PosterSchema.nullable(),
+  /** Absent on events recorded before adaptive streaming. */
+  streaming: StreamingSchema.optional(),
   elapsedMs: z.number().nonnegative(),
   /** What the renditions lack and why; absent when nothing is missing. */
   warnings: z.array(MediaWarningSchema).optional(),

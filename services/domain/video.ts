@@ -1,5 +1,5 @@
 import { IllegalTransitionError } from './errors.js';
-import type { EventOf, MediaInfo, Poster, RecordedEvent, Rendition, VideoEvent } from './events.js';
+import type { EventOf, MediaInfo, Poster, RecordedEvent, Rendition, Streaming, VideoEvent } from './events.js';
 
 export const VideoStatus = {
   /** Created by createUpload; its bytes are still arriving over tus (DESIGN §12). */
@@ -207,4 +207,14 @@ export function fold(events: Iterable<Recorded>, initial: VideoState | null = nu
   let state = initial;
   for (const event of events) state = evolve(state, event);
   return state;
+}
+
+/**
+ * The streaming outputs of the latest VideoProcessed among `events`, or null when there is none or it was
+ * recorded before adaptive streaming (its `streaming` is absent). Pure. Kept out of VideoState so that the
+ * `videos` projection (and its audit) stays as it is; the API reads it from the stream on demand.
+ */
+export function latestStreaming(events: readonly VideoEvent[]): Streaming | null {
+  const processed = events.filter((event): event is EventOf<'VideoProcessed'> => event.type === 'VideoProcessed').at(-1);
+  return processed?.data.streaming ?? null;
 }

@@ -21,6 +21,8 @@ export interface FfmpegRun {
   input: string;
   /** Extra input options such as `-ss`; the safety options of inputPolicy.ts are always added. */
   inputOptions?: string[];
+  /** Further inputs (our own intermediate files), each read under the same input policy. */
+  extraInputs?: readonly string[];
   complexFilter?: string;
   outputs: FfmpegOutput[];
   /** Wall-clock limit; past it ffmpeg is SIGKILLed and the run fails with JOB_TIMEOUT (retryable). */
@@ -42,6 +44,7 @@ export async function runFfmpeg(run: FfmpegRun): Promise<{ stderr: string }> {
     // Global options ride along with the input ones. `-y`: fluent-ffmpeg adds it only for targets it
     // recognises as files, and our `file:` URLs are not among them; outputs are our own temp names.
     .inputOptions(['-nostdin', '-hide_banner', '-y', ...SAFE_INPUT_OPTIONS, ...(run.inputOptions ?? [])]);
+  for (const extra of run.extraInputs ?? []) command.input(fileUrl(extra)).inputOptions([...SAFE_INPUT_OPTIONS]);
   if (run.complexFilter !== undefined) command.complexFilter(run.complexFilter);
   for (const output of run.outputs) command.output(fileUrl(output.path)).outputOptions(output.options);
 

@@ -25,6 +25,8 @@ const FfprobeStream = z.object({
   codec_name: z.string().optional(),
   /** The container's fourcc, which names a codec ffmpeg does not know ("unknown" codec_name). */
   codec_tag_string: z.string().optional(),
+  /** e.g. "High" (H.264) or "LC" (AAC). */
+  profile: z.string().optional(),
   width: z.number().int().optional(),
   height: z.number().int().optional(),
   coded_width: z.number().int().optional(),

@@ -1,5 +1,5 @@
 import { ErrorCode, FramelogError } from '../domain/errors.js';
-import type { MediaInfo, MediaWarning, Poster, Rendition } from '../domain/events.js';
+import type { MediaInfo, MediaWarning, Poster, Rendition, Streaming } from '../domain/events.js';
 import { outputSetKey } from './keys.js';
 import { planLadder, posterSize } from './ladder.js';
 import { extractPoster } from './poster.js';
@@ -40,6 +40,8 @@ export interface ProcessResult {
   poster: Poster | null;
   /** What the renditions lack and why (e.g. undecodable audio); absent when nothing. */
   warnings?: MediaWarning[];
+  /** Absent only for processors that make no media (PROCESSOR=noop). */
+  streaming?: Streaming;
 }
 
 export interface MediaProcessor {
@@ -122,23 +124,23 @@ interface ProduceOptions {
   onProgress?: (percent: number) => void;
 }
 
-/** Renditions, then the poster, into the uncommitted output set. */
+/** Renditions and their HLS/DASH packaging, then the poster, into the uncommitted output set. */
 async function produceOutputs(
   outputs: OutputSet,
   sourcePath: string,
   media: ProbedMedia,
   { deadline, threads, signal, onProgress }: ProduceOptions,
-): Promise<Pick<ProcessResult, 'renditions' | 'poster'>> {
+): Promise<Pick<ProcessResult, 'renditions' | 'poster' | 'streaming'>> {
   const remainingMs = (): number => Math.max(1, deadline - Date.now());
   const plan = planLadder(media);
-  const renditions = await transcodeRenditions(
+  const { renditions, streaming } = await transcodeRenditions(
     { outputs, sourcePath, media, plan },
     { timeoutMs: remainingMs(), threads, signal, onProgress: (percent) => onProgress?.(percent * 0.95) },
   );
   const size = posterSize(plan);
   const poster =
     size === undefined ? null : await extractPoster({ outputs, sourcePath, media, size }, { timeoutMs: remainingMs(), threads, signal });
-  return { renditions, poster };
+  return { renditions, poster, streaming };
 }
 
 /** Exactly the event's MediaInfo: the transcoding details of ProbedMedia stay out of the log. */

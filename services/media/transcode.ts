@@ -1,20 +1,21 @@
-import { stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
-import type { Rendition } from '../domain/events.js';
 import { runFfmpeg, threadInputOptions } from './ffmpeg.js';
-import { renditionName } from './keys.js';
-import type { RenditionPlan } from './ladder.js';
+import { rateCap, type RenditionPlan } from './ladder.js';
 import { mp4DurationSeconds } from './mp4Duration.js';
+import { packageLadder, type EncodedLadder, type LadderOutputs } from './stream.js';
 import type { ProbedMedia } from './probe.js';
 import { colourTagFilters, FRAME_TIMING_OPTIONS, frameRateCapFilters, sourceFilters, type PictureTraits } from './videoFilters.js';
 import type { OutputSet } from './storage.js';
 
 export interface TranscodeInput {
-  /** The video's output set: renditions are written into it as `<label>.mp4`; the caller commits or aborts it. */
+  /** The video's output set: downloads, segments and playlists are written into it; the caller commits or aborts it. */
   outputs: OutputSet;
   /** Local path of the source (storage.readLocal of its key). */
   sourcePath: string;
-  media: Pick<ProbedMedia, 'durationSeconds' | 'videoStreamIndex' | 'audioStreamIndex' | 'audioChannels' | 'picture'>;
+  media: Pick<ProbedMedia, 'durationSeconds' | 'videoStreamIndex' | 'audioStreamIndex' | 'picture'>;
   plan: readonly RenditionPlan[];
 }
 
@@ -29,26 +30,46 @@ export interface TranscodeOptions {
 }
 
 /**
- * Produces every rendition of `plan` in ONE ffmpeg run: the source is decoded once and `split` feeds one
- * scaler and encoder per rung (DESIGN §5: 1.3-1.4x faster than a run per rendition). Outputs go into the
- * uncommitted output set, so nothing is visible until the caller commits it after every output succeeded,
- * and a failed run leaves nothing once the caller aborts the set. Keys are the set's (`keyOf`).
+ * Produces every rendition of `plan` from ONE encode (DESIGN §10): the source is decoded once and `split`
+ * feeds one scaler and encoder per rung (DESIGN §5: 1.3-1.4x faster than a run per rendition), the audio
+ * is encoded once, and one copy-only ffmpeg run packages those streams as CMAF segments with HLS and DASH
+ * playlists plus the progressive MP4 downloads (stream.ts). The encoded streams stay in a private work
+ * directory; what is published goes into the uncommitted output set, only after the encode covered the
+ * source's duration, so nothing is visible until the caller commits the set.
  */
-export async function transcodeRenditions(input: TranscodeInput, options: TranscodeOptions): Promise<Rendition[]> {
-  const { outputs, plan, media } = input;
+export async function transcodeRenditions(input: TranscodeInput, options: TranscodeOptions): Promise<LadderOutputs> {
+  const { plan } = input;
   if (plan.length === 0) throw new Error('transcodeRenditions needs at least one rendition in the plan');
-  const targets = await Promise.all(
-    plan.map(async (rung) => {
-      const name = renditionName(rung.label);
-      return { rung, key: outputs.keyOf(name), path: await outputs.localPath(name) };
-    }),
-  );
+  const deadline = Date.now() + options.timeoutMs;
+  const workDir = await mkdtemp(path.join(tmpdir(), 'framelog-ladder-'));
+  try {
+    const encoded = await encodeLadder(input, workDir, options);
+    return await packageLadder(encoded, input.outputs, { timeoutMs: Math.max(1, deadline - Date.now()), signal: options.signal });
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
 
+/**
+ * The one encode: decodes the source once and writes into `workDir` one video-only MP4 per rung and, with
+ * audio, one AAC stereo MP4. Throws MEDIA_CORRUPT when nothing (or too little of the source) decodes.
+ */
+export async function encodeLadder(
+  input: Omit<TranscodeInput, 'outputs'>,
+  workDir: string,
+  options: TranscodeOptions,
+): Promise<EncodedLadder> {
+  const { plan, media } = input;
+  const videos = plan.map((rung, index) => ({ rung, path: path.join(workDir, `video-${index}.mp4`) }));
+  const audioPath = media.audioStreamIndex === null ? null : path.join(workDir, 'audio.mp4');
   const { stderr } = await runFfmpeg({
     input: input.sourcePath,
     inputOptions: threadInputOptions(options.threads),
     complexFilter: ladderFilterGraph(media.videoStreamIndex, plan, media.picture),
-    outputs: targets.map(({ path }, index) => ({ path, options: renditionOutputOptions(index, media, options.threads) })),
+    outputs: [
+      ...videos.map(({ rung, path: output }, index) => ({ path: output, options: videoOutputOptions(index, rung, options.threads) })),
+      ...(audioPath === null || media.audioStreamIndex === null ? [] : [{ path: audioPath, options: audioOutputOptions(media.audioStreamIndex, options.threads) }]),
+    ],
     timeoutMs: options.timeoutMs,
     signal: options.signal,
     durationSeconds: media.durationSeconds,
@@ -60,15 +81,13 @@ export async function transcodeRenditions(input: TranscodeInput, options: Transc
       details: { stderr: stderr.slice(-2000) },
     });
   }
-  const renditions: Rendition[] = [];
-  for (const { rung, key, path } of targets) {
-    const { size } = await stat(path);
+  for (const { path: output } of videos) {
+    const { size } = await stat(output);
     if (size === 0) throw new FramelogError(ErrorCode.TRANSCODE_FAILED, 'ffmpeg wrote an empty rendition.', { retryable: true });
-    renditions.push({ label: rung.label, width: rung.width, height: rung.height, sizeBytes: size, storageKey: key });
   }
-  const first = targets[0];
+  const first = videos[0];
   if (first !== undefined) assertCoversSource(await mp4DurationSeconds(first.path), media.durationSeconds);
-  return renditions;
+  return { workDir, videos, audioPath };
 }
 
 /**
@@ -119,32 +138,36 @@ export function ladderFilterGraph(videoStreamIndex: number, plan: readonly Rendi
   return [`[0:${videoStreamIndex}]${source}split=${plan.length}${splitOutputs}`, ...branches].join(';');
 }
 
-/** Options of output `index`: H.264 High yuv420p, AAC only when the source has audio, faststart MP4. */
-export function renditionOutputOptions(
-  index: number,
-  media: Pick<ProbedMedia, 'audioStreamIndex' | 'audioChannels'>,
-  threads: number,
-): string[] {
-  const audio =
-    media.audioStreamIndex === null
-      ? []
-      : [
-          '-map', `0:${media.audioStreamIndex}`,
-          '-c:a', 'aac', '-b:a', '128k',
-          // Browsers play stereo everywhere; keep mono as mono.
-          ...((media.audioChannels ?? 2) > 2 ? ['-ac', '2'] : []),
-        ];
+/** Seconds between keyframes, the same instants in every rung, so a player may switch at any of them. */
+export const GOP_SECONDS = 2;
+
+/**
+ * Options of the video output `index`: H.264 High yuv420p at capped CRF (ladder.rateCap), a closed GOP
+ * every GOP_SECONDS forced by time and no scene-cut keyframes, so the keyframes of all rungs line up.
+ */
+export function videoOutputOptions(index: number, rung: Pick<RenditionPlan, 'width' | 'height'>, threads: number): string[] {
+  const cap = rateCap(rung);
   return [
-    '-map', `[v${index}]`,
-    ...audio,
+    '-map', `[v${index}]`, '-an',
     '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23',
+    '-maxrate', `${cap.maxrateKbps}k`, '-bufsize', `${cap.bufsizeKbps}k`,
     '-profile:v', 'high', '-pix_fmt', 'yuv420p',
     ...FRAME_TIMING_OPTIONS,
+    '-force_key_frames', `expr:gte(t,n_forced*${GOP_SECONDS})`, '-sc_threshold', '0',
     '-threads', String(threads),
-    // Uploads carry tags such as GPS location and device names; renditions are public, so drop them.
+    // Uploads carry tags such as GPS location and device names; outputs are public, so drop them.
     '-map_metadata', '-1', '-map_chapters', '-1',
-    // moov before mdat: playback can start before the whole file has downloaded.
-    '-movflags', '+faststart',
+    '-f', 'mp4',
+  ];
+}
+
+/** Options of the one audio output: AAC-LC stereo at 128 kbit/s, which every browser plays. */
+export function audioOutputOptions(audioStreamIndex: number, threads: number): string[] {
+  return [
+    '-map', `0:${audioStreamIndex}`, '-vn',
+    '-c:a', 'aac', '-b:a', '128k', '-ac', '2',
+    '-threads', String(threads),
+    '-map_metadata', '-1', '-map_chapters', '-1',
     '-f', 'mp4',
   ];
 }

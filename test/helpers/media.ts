@@ -124,6 +124,8 @@ export interface ProbeStream {
   codec_type?: string;
   codec_name?: string;
   profile?: string;
+  /** H.264 level_idc (31 for 3.1). */
+  level?: number;
   pix_fmt?: string;
   width?: number;
   height?: number;

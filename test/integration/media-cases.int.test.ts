@@ -1,15 +1,14 @@
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
 import { sourceKey } from '../../services/media/keys.js';
-import { createMediaProcessor, type ProcessResult } from '../../services/media/processVideo.js';
-import { LocalDiskStorage } from '../../services/media/storage.js';
+import type { ProcessResult } from '../../services/media/processVideo.js';
+import { useScratchMedia } from '../helpers/scratchMedia.js';
 import { ffprobeJson, type ProbeStream } from '../helpers/media.js';
 import {
   fragmentedUnknownDuration,
@@ -33,34 +32,20 @@ import {
  */
 
 const exec = promisify(execFile);
-const limits = { maxDurationSeconds: 60, maxDimension: 4096, maxStreams: 8 };
-let dir: string;
-let storage: LocalDiskStorage;
-let processor: ReturnType<typeof createMediaProcessor>;
+const scratch = useScratchMedia('framelog-media-cases-');
 
-beforeAll(async () => {
-  dir = await mkdtemp(path.join(tmpdir(), 'framelog-media-cases-'));
-  await mkdir(path.join(dir, 'clips'));
-  storage = new LocalDiskStorage(path.join(dir, 'media'));
-  processor = createMediaProcessor({ storage, limits, threads: 0 });
-});
-
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-const clips = () => path.join(dir, 'clips');
+const clips = () => path.join(scratch.dir, 'clips');
 
 async function processFile(file: string): Promise<{ videoId: string; result: ProcessResult }> {
   const videoId = randomUUID();
-  await storage.writeStream(sourceKey(videoId), createReadStream(file), { maxBytes: 100 * 1024 * 1024 });
-  return { videoId, result: await processor.process({ videoId, sourceKey: sourceKey(videoId) }) };
+  await scratch.storage.writeStream(sourceKey(videoId), createReadStream(file), { maxBytes: 100 * 1024 * 1024 });
+  return { videoId, result: await scratch.processor.process({ videoId, sourceKey: sourceKey(videoId) }) };
 }
 
 async function refusal(file: string): Promise<FramelogError> {
   const videoId = randomUUID();
-  await storage.writeStream(sourceKey(videoId), createReadStream(file), { maxBytes: 100 * 1024 * 1024 });
-  const error: unknown = await processor.process({ videoId, sourceKey: sourceKey(videoId) }).then(() => null, (caught: unknown) => caught);
+  await scratch.storage.writeStream(sourceKey(videoId), createReadStream(file), { maxBytes: 100 * 1024 * 1024 });
+  const error: unknown = await scratch.processor.process({ videoId, sourceKey: sourceKey(videoId) }).then(() => null, (caught: unknown) => caught);
   expect(error, 'expected a refusal').toBeInstanceOf(FramelogError);
   return error as FramelogError;
 }
@@ -76,7 +61,7 @@ interface RenditionFacts {
 async function renditionFacts(result: ProcessResult): Promise<RenditionFacts[]> {
   return Promise.all(
     result.renditions.map(async (rendition) => {
-      const probe = await ffprobeJson(storage.localPath(rendition.storageKey));
+      const probe = await ffprobeJson(scratch.storage.localPath(rendition.storageKey));
       const video = probe.streams.find((stream) => stream.codec_type === 'video');
       if (video === undefined) throw new Error(`${rendition.label} has no video`);
       return {
@@ -184,7 +169,7 @@ describe('HDR sources become SDR BT.709', () => {
     // The source frame at the poster's position (10 % of 1 s), tone-mapped by the reference, and left as is.
     const reference = await lumaAndSaturation(file, REFERENCE_TONE_MAP, 0.1);
     const untouched = await lumaAndSaturation(file, [], 0.1);
-    const poster = await lumaAndSaturation(storage.localPath(result.poster!.storageKey));
+    const poster = await lumaAndSaturation(scratch.storage.localPath(result.poster!.storageKey));
     const tolerance = { luma: 8, saturation: 15 };
     expect(Math.abs(poster.luma - reference.luma), `poster ${JSON.stringify(poster)} vs ${JSON.stringify(reference)}`).toBeLessThan(tolerance.luma);
     expect(Math.abs(poster.saturation - reference.saturation)).toBeLessThan(tolerance.saturation);
@@ -205,7 +190,7 @@ describe('interlaced and frame rates', () => {
     // 2k), scaled as the ladder scales.
     const truth = `${INTERLACED_TRUTH(1)},select=not(mod(n\\,2)),setpts=N/25/TB,scale=${rendition.width}:${rendition.height}`;
     const { stderr } = await exec('ffmpeg', [
-      '-nostdin', '-hide_banner', '-i', storage.localPath(rendition.storageKey), '-f', 'lavfi', '-i', truth,
+      '-nostdin', '-hide_banner', '-i', scratch.storage.localPath(rendition.storageKey), '-f', 'lavfi', '-i', truth,
       '-lavfi', '[0:v]setpts=PTS-STARTPTS[a];[a][1:v]psnr', '-f', 'null', '-',
     ]);
     const psnr = Number(/PSNR .*average:([\d.]+)/.exec(stderr)?.[1] ?? NaN);

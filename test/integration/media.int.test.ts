@@ -78,6 +78,9 @@ async function outputsOf(videoId: string, on: LocalDiskStorage = storage): Promi
   expect(await listFiles(setDir)).toEqual([...names.map((name) => `${manifest.version}/${name}`), 'manifest.json'].sort());
   return names;
 }
+/** The downloads and the poster of a set's files: the HLS/DASH packaging (stream/…) is streaming.int.test.ts's. */
+const withoutStream = (names: string[]): string[] => names.filter((name) => !name.startsWith('stream/'));
+
 /** The key `name` has in the video's committed output set. */
 async function committedKey(videoId: string, name: string): Promise<string> {
   const manifest = await storage.readManifest(outputSetKey(videoId));
@@ -156,7 +159,9 @@ describe('createMediaProcessor().process', () => {
     expect(jpeg.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff])); // JPEG SOI marker
     expect(videoOf((await ffprobeJson(posterFile)).streams)).toMatchObject({ codec_name: 'mjpeg', width: 1280, height: 720 });
 
-    expect(await outputsOf(videoId)).toEqual(['360p.mp4', '480p.mp4', '720p.mp4', 'poster.jpg']);
+    const outputs = await outputsOf(videoId);
+    expect(withoutStream(outputs)).toEqual(['360p.mp4', '480p.mp4', '720p.mp4', 'poster.jpg']);
+    expect(outputs).toEqual(expect.arrayContaining(['stream/master.m3u8', 'stream/manifest.mpd', 'stream/720p.m3u8', 'stream/audio.m3u8']));
     expect(progress.at(-1)).toBe(100);
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);
     // ffmpeg's own reports (transcoding maps to 0-95), not only the final 100.
@@ -315,8 +320,8 @@ describe('createMediaProcessor().process', () => {
       expect(optionValues('-filter_threads').map(({ value }) => value)).toEqual(['1']);
       expect(optionValues('-filter_complex_threads').map(({ value }) => value)).toEqual(['1']);
     }
-    // 480p and 360p: two encoders in the ladder run, each with its own -threads.
-    expect(ladder!.filter((arg) => arg === '-threads')).toHaveLength(3);
+    // 480p, 360p and the audio: three encoders in the ladder run, each with its own -threads.
+    expect(ladder!.filter((arg) => arg === '-threads')).toHaveLength(4);
   });
 
   it('replaces its output set when a video is processed again (one set per video, no duplicates)', async () => {
@@ -326,7 +331,7 @@ describe('createMediaProcessor().process', () => {
     // Same names in the set; new keys (a new version), so a published key never changes its bytes.
     expect(second.renditions.map((rendition) => rendition.label)).toEqual(first.renditions.map((rendition) => rendition.label));
     for (const [index, rendition] of second.renditions.entries()) expect(rendition.storageKey).not.toBe(first.renditions[index]!.storageKey);
-    expect(await outputsOf(videoId)).toEqual(['360p.mp4', '480p.mp4', 'poster.jpg']);
+    expect(withoutStream(await outputsOf(videoId))).toEqual(['360p.mp4', '480p.mp4', 'poster.jpg']);
     for (const rendition of first.renditions) expect(await storage.stat(rendition.storageKey)).toBeNull();
   });
 
@@ -650,7 +655,7 @@ describe('storage behind the MediaStorage interface', () => {
     const key = sourceKey(videoId);
     await remote.writeStream(key, createReadStream(await makeClip(clips, { width: 640, height: 360, durationSeconds: 1, audio: true })), { maxBytes: 10 * 1024 * 1024 });
     const result = await remoteProcessor.process({ videoId, sourceKey: key });
-    expect(await outputsOf(videoId, bucket)).toEqual(['360p.mp4', 'poster.jpg']);
+    expect(withoutStream(await outputsOf(videoId, bucket))).toEqual(['360p.mp4', 'poster.jpg']);
     for (const rendition of result.renditions) expect(await bucket.stat(rendition.storageKey)).toMatchObject({ sizeBytes: rendition.sizeBytes });
     expect(await readdir(workDir)).toEqual([]);
 
@@ -667,7 +672,7 @@ describe('storage behind the MediaStorage interface', () => {
     const killed = await storage.openOutputSet(outputSetKey(videoId));
     await writeFile(await killed.localPath(renditionName('240p')), 'half a rendition');
     await processor.process({ videoId, sourceKey: key });
-    expect(await outputsOf(videoId)).toEqual(['240p.mp4', 'poster.jpg']);
+    expect(withoutStream(await outputsOf(videoId))).toEqual(['240p.mp4', 'poster.jpg']);
 
     // Also when the next run fails (here: the source is no video any more), and then not even the
     // directory stays.

@@ -4,7 +4,8 @@ import { ffmpegFailed, parseTimemark, progressSeconds, threadInputOptions } from
 import { SAFE_INPUT_OPTIONS } from '../../services/media/inputPolicy.js';
 import { planLadder } from '../../services/media/ladder.js';
 import { jobBudgetMs } from '../../services/media/processVideo.js';
-import { allowedShortfallSeconds, assertCoversSource, ladderFilterGraph, renditionOutputOptions } from '../../services/media/transcode.js';
+import { dashOutputOptions, downloadOutputOptions } from '../../services/media/stream.js';
+import { allowedShortfallSeconds, assertCoversSource, audioOutputOptions, GOP_SECONDS, ladderFilterGraph, videoOutputOptions } from '../../services/media/transcode.js';
 
 const SDR_30 = { hdr: null, interlaced: false, maxFrameRate: 30 } as const;
 
@@ -32,35 +33,63 @@ describe('ladderFilterGraph', () => {
   });
 });
 
-describe('renditionOutputOptions', () => {
+describe('videoOutputOptions', () => {
   const option = (args: string[], name: string) => args[args.indexOf(name) + 1];
 
-  it('encodes H.264 High yuv420p with faststart and maps the branch', () => {
-    const args = renditionOutputOptions(1, { audioStreamIndex: null, audioChannels: null }, 2);
+  it('encodes the branch as H.264 High yuv420p at capped CRF, without audio', () => {
+    const args = videoOutputOptions(1, { width: 1280, height: 720 }, 2);
     expect(option(args, '-map')).toBe('[v1]');
+    expect(args).toContain('-an');
     expect(option(args, '-c:v')).toBe('libx264');
     expect(option(args, '-profile:v')).toBe('high');
     expect(option(args, '-pix_fmt')).toBe('yuv420p');
     expect(option(args, '-preset')).toBe('veryfast');
     expect(option(args, '-crf')).toBe('23');
-    expect(option(args, '-movflags')).toBe('+faststart');
+    expect(option(args, '-maxrate')).toBe('3000k');
+    expect(option(args, '-bufsize')).toBe('6000k');
     expect(option(args, '-threads')).toBe('2');
     expect(option(args, '-map_metadata')).toBe('-1');
     expect(option(args, '-f')).toBe('mp4');
   });
 
-  it('adds AAC only when the source has audio, downmixing more than two channels', () => {
-    const silent = renditionOutputOptions(0, { audioStreamIndex: null, audioChannels: null }, 0);
-    expect(silent).not.toContain('-c:a');
-    const stereo = renditionOutputOptions(0, { audioStreamIndex: 1, audioChannels: 2 }, 0);
-    expect(stereo).toEqual(expect.arrayContaining(['-map', '0:1', '-c:a', 'aac']));
-    expect(stereo).not.toContain('-ac');
-    expect(option(renditionOutputOptions(0, { audioStreamIndex: 1, audioChannels: 6 }, 0), '-ac')).toBe('2');
+  it('forces a keyframe every GOP_SECONDS by time and none at scene cuts, so rungs align', () => {
+    const args = videoOutputOptions(0, { width: 640, height: 360 }, 0);
+    expect(option(args, '-force_key_frames')).toBe(`expr:gte(t,n_forced*${GOP_SECONDS})`);
+    expect(option(args, '-sc_threshold')).toBe('0');
+  });
+});
+
+describe('audioOutputOptions', () => {
+  it('encodes the chosen audio stream once as AAC stereo, without video', () => {
+    const args = audioOutputOptions(1, 0);
+    expect(args).toEqual(expect.arrayContaining(['-map', '0:1', '-vn', '-c:a', 'aac', '-ac', '2']));
+  });
+});
+
+describe('packaging options', () => {
+  it('copies every video and the audio into DASH with one adaptation set per kind', () => {
+    const args = dashOutputOptions([{ width: 1280, height: 720 }, { width: 854, height: 480 }], 2);
+    expect(args).toEqual(expect.arrayContaining(['-map', '0:v:0', '-map', '1:v:0', '-map', '2:a:0', '-c', 'copy', '-f', 'dash']));
+    expect(args[args.indexOf('-adaptation_sets') + 1]).toBe('id=0,streams=v  id=1,streams=a');
+    expect(args[args.indexOf('-adaptation_sets') + 1]).not.toMatch(/^[^ ]* [^ ]*$/);
+    const silent = dashOutputOptions([{ width: 640, height: 360 }], null);
+    expect(silent.filter((arg) => arg.includes(':a:'))).toEqual([]);
+    expect(silent[silent.indexOf('-adaptation_sets') + 1]).toBe('id=0,streams=v');
   });
 
-  it('keeps every argument free of spaces (fluent-ffmpeg splits an option with one space in two)', () => {
-    const args = renditionOutputOptions(0, { audioStreamIndex: 1, audioChannels: 6 }, 0);
-    for (const arg of [...args, ...SAFE_INPUT_OPTIONS]) expect(arg).not.toContain(' ');
+  it("declares the largest rung's display aspect on every segment stream (the muxer refuses a mixed set)", () => {
+    const args = dashOutputOptions([{ width: 1280, height: 720 }, { width: 854, height: 480 }], null);
+    expect(args).toEqual(expect.arrayContaining(['-aspect:v:0', '1280:720', '-aspect:v:1', '1280:720']));
+  });
+
+  it('remuxes each download with faststart, with audio only when there is some', () => {
+    expect(downloadOutputOptions(1, 3)).toEqual(expect.arrayContaining(['-map', '1:v:0', '-map', '3:a:0', '-c', 'copy', '-movflags', '+faststart']));
+    expect(downloadOutputOptions(0, null).filter((arg) => arg.includes(':a:'))).toEqual([]);
+  });
+
+  it('keeps every argument free of a single space (fluent-ffmpeg splits an option with one space in two)', () => {
+    const args = [...videoOutputOptions(0, { width: 640, height: 360 }, 0), ...audioOutputOptions(1, 0), ...dashOutputOptions([{ width: 1280, height: 720 }], 3), ...downloadOutputOptions(0, 3)];
+    for (const arg of [...args, ...SAFE_INPUT_OPTIONS]) expect(arg.split(' ')).not.toHaveLength(2);
   });
 });
 
