@@ -1,5 +1,5 @@
 import type { ApolloServerPlugin } from '@apollo/server';
-import { BREAK, GraphQLError, OperationTypeNode, visit, type DocumentNode } from 'graphql';
+import { BREAK, GraphQLError, OperationTypeNode, visit, type DocumentNode, type GraphQLFormattedError } from 'graphql';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import type { ApiContext } from './context.js';
 import { unstorableText } from './input.js';
@@ -71,8 +71,20 @@ function refusal(error: FramelogError): GraphQLError {
 }
 
 /**
+ * Whether a result is a refusal of the client's input as a whole: every error is BAD_USER_INPUT and no
+ * top-level field has a value. Apollo answers 200 once execution has started; such a result is a 400
+ * like the refusals before execution (DESIGN §1, guarantee 7).
+ */
+export function isInputRefusal(result: { data?: Record<string, unknown> | null; errors?: readonly GraphQLFormattedError[] }): boolean {
+  const { data, errors } = result;
+  if (!errors?.length || !errors.every((error) => error.extensions?.code === ErrorCode.BAD_USER_INPUT)) return false;
+  return data == null || Object.values(data).every((value) => value === null);
+}
+
+/**
  * Apollo plugin: refuses, before anything runs, a request whose input fails checkRequestInput and a
- * subscription sent over HTTP (subscriptions are served over WebSocket only).
+ * subscription sent over HTTP (subscriptions are served over WebSocket only); answers a result that
+ * only refuses the input (isInputRefusal) with HTTP 400.
  */
 export const requestBoundaryPlugin: ApolloServerPlugin<ApiContext> = {
   requestDidStart() {
@@ -83,6 +95,11 @@ export const requestBoundaryPlugin: ApolloServerPlugin<ApiContext> = {
         }
         const error = checkRequestInput(document, request.variables);
         return error === null ? Promise.resolve() : Promise.reject(refusal(error));
+      },
+      willSendResponse({ response }) {
+        const { body, http } = response;
+        if (body.kind === 'single' && (http.status === undefined || http.status === 200) && isInputRefusal(body.singleResult)) http.status = 400;
+        return Promise.resolve();
       },
     });
   },

@@ -166,15 +166,16 @@ describe('a03: input PostgreSQL cannot take', () => {
     });
   });
 
-  it('positions and cursors of 19 digits beyond bigint are BAD_USER_INPUT', async () => {
+  it('positions and cursors of 19 digits beyond bigint are BAD_USER_INPUT (HTTP 400)', async () => {
     const huge = '9999999999999999999';
     const cursor = Buffer.from(`video:${huge}`).toString('base64url');
     await changesNothing(async () => {
-      expect((await post({ query: `{ events(afterPosition: "${huge}") { edges { cursor } } }` })).codes).toEqual(['BAD_USER_INPUT']);
-      expect((await post({ query: `{ video(id: "${randomUUID()}", asOf: { position: "${huge}" }) { id } }` })).codes).toEqual(['BAD_USER_INPUT']);
-      expect((await post({ query: `{ videos(after: "${cursor}") { edges { cursor } } }` })).codes).toEqual(['BAD_USER_INPUT']);
+      const refused = { status: 400, codes: ['BAD_USER_INPUT'] };
+      expect(await post({ query: `{ events(afterPosition: "${huge}") { edges { cursor } } }` })).toMatchObject(refused);
+      expect(await post({ query: `{ video(id: "${randomUUID()}", asOf: { position: "${huge}" }) { id } }` })).toMatchObject(refused);
+      expect(await post({ query: `{ videos(after: "${cursor}") { edges { cursor } } }` })).toMatchObject(refused);
       // The largest bigint is a position like any other.
-      expect((await post({ query: '{ events(afterPosition: "9223372036854775807") { edges { cursor } } }' })).codes).toEqual([]);
+      expect(await post({ query: '{ events(afterPosition: "9223372036854775807") { edges { cursor } } }' })).toMatchObject({ status: 200, codes: [] });
     });
   });
 
@@ -257,6 +258,7 @@ describe('a05: a title of 251 emoji', () => {
     await changesNothing(async () => {
       for (const title of ['🎬'.repeat(501), 'x'.repeat(501)]) {
         const upload = await uploadTitled(title);
+        expect(upload.status).toBe(400);
         expect(upload.body.errors?.map((e) => e.extensions?.code)).toEqual(['BAD_USER_INPUT']);
         expect(upload.body.errors?.[0]?.message).toMatch(/longer than 500 characters/);
       }

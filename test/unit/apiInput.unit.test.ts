@@ -1,7 +1,7 @@
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { countCharacters, parsePosition, parseUploadText, truncateCharacters, unstorableText } from '../../services/api/input.js';
-import { MAX_LIST_ITEMS, checkRequestInput } from '../../services/api/requestBoundary.js';
+import { MAX_LIST_ITEMS, checkRequestInput, isInputRefusal } from '../../services/api/requestBoundary.js';
 import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
 
 function refusal(fn: () => unknown): FramelogError {
@@ -97,5 +97,19 @@ describe('the request boundary', () => {
       readonly name = 'a\u0000';
     }
     expect(checkRequestInput(doc, { file: new Upload() })).toBeNull();
+  });
+});
+
+describe('a result that only refuses the input (answered with HTTP 400)', () => {
+  const refused = { message: 'no', extensions: { code: 'BAD_USER_INPUT' } };
+  it('is one whose every error is BAD_USER_INPUT and whose top-level fields are all null', () => {
+    expect(isInputRefusal({ data: null, errors: [refused] })).toBe(true);
+    expect(isInputRefusal({ data: { video: null }, errors: [refused] })).toBe(true);
+    expect(isInputRefusal({ errors: [refused, refused] })).toBe(true);
+  });
+  it('is not a partial result, another error code, or a result without errors', () => {
+    expect(isInputRefusal({ data: { video: null, videos: { edges: [] } }, errors: [refused] })).toBe(false);
+    expect(isInputRefusal({ data: null, errors: [refused, { message: 'x', extensions: { code: 'INTERNAL' } }] })).toBe(false);
+    expect(isInputRefusal({ data: { video: null } })).toBe(false);
   });
 });
