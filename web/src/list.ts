@@ -26,6 +26,7 @@ export function renderList(session: Session): View {
   const body = h('tbody');
   const more = h('button', { type: 'button', hidden: true }, 'Load more');
   const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  const empty = h('p', { class: 'status', hidden: true }, 'No videos yet.');
   const filter = h('select', { id: 'filter', name: 'status' }, h('option', { value: '' }, 'All'), ...STATUSES.map((s) => h('option', { value: s }, s)));
   let after: string | null = null;
   const filtered = (): VideoStatus | null => (filter.value === '' ? null : (filter.value as VideoStatus));
@@ -55,6 +56,7 @@ export function renderList(session: Session): View {
     if (current) current.replaceWith(row);
     else if (where === 'prepend') body.prepend(row);
     else body.append(row);
+    empty.hidden = true;
   };
   const retryVideo = (id: string): void => {
     session.api.request<{ retryVideo: VideoSummary }>(RETRY, { id }).then(
@@ -69,7 +71,7 @@ export function renderList(session: Session): View {
       for (const edge of videos.edges) show(edge.node, 'append');
       after = videos.pageInfo.endCursor;
       more.hidden = !videos.pageInfo.hasNextPage;
-      status.textContent = rows.size === 0 ? 'No videos yet.' : '';
+      empty.hidden = rows.size > 0;
     } catch (error) {
       status.textContent = `Could not load the videos: ${messageOf(error)}`;
     } finally {
@@ -107,6 +109,7 @@ export function renderList(session: Session): View {
     h('h1', { id: 'videos-heading' }, 'Videos'),
     h('div', { class: 'row' }, h('label', { for: 'filter' }, 'Status'), filter),
     table,
+    empty,
     more,
     status,
   );

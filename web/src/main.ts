@@ -19,8 +19,8 @@ function showNotice(message: string | null): void {
 }
 
 /** What the user reads when the API refuses their token. */
-function refusalMessage(error: ApiError): string {
-  return `Your token was refused: it is unknown, revoked or expired (${error.message}). Enter a valid token; an administrator makes one with "npm run token -- create".`;
+function refusalMessage(): string {
+  return 'Your token was refused: it is unknown, revoked or expired. Enter a valid token; an administrator makes one with "npm run token -- create".';
 }
 
 function signOut(message: string | null): void {
@@ -37,7 +37,7 @@ async function signIn(token: string): Promise<void> {
   const api = new Api(token);
   const { me } = await api.request<{ me: Me }>(ME);
   localStorage.setItem(TOKEN_KEY, token);
-  api.onUnauthenticated = (error) => signOut(refusalMessage(error));
+  api.onUnauthenticated = () => signOut(refusalMessage());
   session = { api, me };
   who.replaceChildren(`${me.name} (${me.role}) `, button('Change token', () => signOut(null)));
   showNotice(null);
@@ -58,7 +58,7 @@ function renderTokenForm(): void {
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     signIn(input.value.trim()).catch((error: unknown) => {
-      showNotice(error instanceof ApiError && error.code === 'UNAUTHENTICATED' ? refusalMessage(error) : messageOf(error));
+      showNotice(error instanceof ApiError && error.code === 'UNAUTHENTICATED' ? refusalMessage() : messageOf(error));
       input.focus();
     });
   });
@@ -81,7 +81,7 @@ window.addEventListener('hashchange', route);
 const saved = localStorage.getItem(TOKEN_KEY);
 if (saved) {
   signIn(saved).catch((error: unknown) => {
-    if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') signOut(refusalMessage(error));
+    if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') signOut(refusalMessage());
     else {
       showNotice(messageOf(error));
       renderTokenForm();
