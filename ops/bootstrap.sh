@@ -14,6 +14,15 @@ if ! command -v ffmpeg >/dev/null 2>&1 || ! command -v ffprobe >/dev/null 2>&1; 
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq ffmpeg >/dev/null
 fi
 
+# The player tests (hls.js, dash.js) need a Chromium that plays H.264/AAC: Debian's headless shell does,
+# the browser Playwright would download does not (and nothing is downloaded at test time).
+if [ ! -x /usr/bin/chromium-headless-shell ]; then
+  echo "bootstrap: installing chromium-headless-shell"
+  as_root apt-get update -qq
+  # Other installers may hold the dpkg lock for a while on a shared machine: wait instead of failing.
+  DEBIAN_FRONTEND=noninteractive as_root apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium-headless-shell >/dev/null
+fi
+
 bash ops/services-up.sh
 bash ops/s3-up.sh
 
