@@ -45,8 +45,9 @@ export class Api {
 
   constructor(private readonly token: string) {}
 
-  private get authorization(): string {
-    return `Bearer ${this.token}`;
+  /** No header for an empty token: a development API without tokens lets everyone in, but refuses a wrong one. */
+  private get authHeaders(): Record<string, string> {
+    return this.token === '' ? {} : { authorization: `Bearer ${this.token}` };
   }
 
   async request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
@@ -54,7 +55,7 @@ export class Api {
     try {
       response = await fetch('/graphql', {
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: this.authorization },
+        headers: { 'content-type': 'application/json', ...this.authHeaders },
         body: JSON.stringify({ query, variables }),
       });
     } catch {
@@ -102,7 +103,7 @@ export class Api {
       };
     });
     xhr.open('POST', '/graphql');
-    xhr.setRequestHeader('authorization', this.authorization);
+    for (const [name, value] of Object.entries(this.authHeaders)) xhr.setRequestHeader(name, value);
     xhr.setRequestHeader('apollo-require-preflight', 'true');
     xhr.send(form);
     return { done, abort: () => xhr.abort() };
@@ -112,7 +113,7 @@ export class Api {
   subscribe<T>(query: string, variables: Record<string, unknown>, next: (data: T) => void): () => void {
     this.ws ??= createClient({
       url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`,
-      connectionParams: { authorization: this.authorization },
+      connectionParams: this.authHeaders,
       lazy: true,
       // 4403: the API refused the token in connection_init.
       on: { closed: (event) => this.closedSocket(event) },

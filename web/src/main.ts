@@ -45,14 +45,14 @@ async function signIn(token: string): Promise<void> {
 }
 
 function renderTokenForm(): void {
-  const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', required: true, 'aria-describedby': 'token-help' });
+  const input = h('input', { id: 'token', name: 'token', type: 'password', autocomplete: 'off', 'aria-describedby': 'token-help' });
   const form = h(
     'form',
     { class: 'card', 'aria-labelledby': 'token-title' },
     h('h1', { id: 'token-title' }, 'Sign in'),
     h('label', { for: 'token' }, 'API token'),
     input,
-    h('p', { id: 'token-help', class: 'hint' }, 'The token is kept in this browser only. An administrator makes one with "npm run token -- create --name NAME --role uploader".'),
+    h('p', { id: 'token-help', class: 'hint' }, 'The token is kept in this browser only. An administrator makes one with "npm run token -- create --name NAME --role uploader"; leave it empty while the API has no tokens yet (development).'),
     h('button', { type: 'submit' }, 'Use token'),
   );
   form.addEventListener('submit', (event) => {
@@ -79,7 +79,7 @@ function route(): void {
 
 window.addEventListener('hashchange', route);
 const saved = localStorage.getItem(TOKEN_KEY);
-if (saved) {
+if (saved !== null) {
   signIn(saved).catch((error: unknown) => {
     if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') signOut(refusalMessage());
     else {
