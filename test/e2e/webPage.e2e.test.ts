@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken, revokeToken } from '../../services/api/auth/tokenStore.js';
+import { gql } from '../helpers/graphql.js';
 import { makeClip } from '../helpers/media.js';
+import { waitFor } from '../helpers/processes.js';
 import { Stack } from '../helpers/stack.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -93,6 +95,31 @@ describe('the web page at /', () => {
     await screenshot(page, '4-video-history');
   });
 
+  it('shows a failed upload with its error code, filters by status, and retries it', async () => {
+    const token = await tokenFor('uma', 'uploader');
+    const page = await signedIn(token);
+    const bogus = path.join(clips, 'not-a-video.mp4');
+    await writeFile(bogus, 'this is not a video\n'.repeat(100));
+    await page.getByLabel('Video file (or drop one here)').setInputFiles(bogus);
+    await page.getByRole('button', { name: 'Upload' }).click();
+    const row = page.locator('tbody tr', { hasText: 'not-a-video.mp4' });
+    await row.locator('[data-status="FAILED"]').waitFor({ timeout: 120_000 });
+    await row.getByText('NOT_A_VIDEO').waitFor();
+
+    await page.getByLabel('Status').selectOption('FAILED');
+    await page.waitForFunction("[...document.querySelectorAll('tbody .status-cell')].map((c) => c.dataset.status).join() === 'FAILED'");
+    await page.getByLabel('Status').selectOption('PROCESSED');
+    await page.waitForFunction("![...document.querySelectorAll('tbody .status-cell')].some((c) => c.dataset.status !== 'PROCESSED')");
+    await page.getByLabel('Status').selectOption('');
+    await screenshot(page, '5-list-failed');
+
+    const id = await row.getAttribute('data-id');
+    const versionOf = async () => (await gql<{ video: { version: number } }>(stack.apiUrl, 'query($id: ID!) { video(id: $id) { version } }', { id }, { authorization: `Bearer ${token}` })).data!.video.version;
+    const before = await versionOf();
+    await row.getByRole('button', { name: 'Retry' }).click();
+    await waitFor(async () => (await versionOf()) > before, { timeoutMs: 30_000, message: 'the retried video to record an event' });
+  });
+
   it('offers a viewer no upload control, and fits a narrow window', async () => {
     const page = await signedIn(await tokenFor('victor', 'viewer'), { width: 360, height: 740 });
     await page.getByRole('heading', { name: 'Videos' }).waitFor();
@@ -100,13 +127,13 @@ describe('the web page at /', () => {
     expect(await page.getByLabel('Video file (or drop one here)').count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Upload' }).count()).toBe(0);
     expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
-    await screenshot(page, '5-viewer-narrow');
+    await screenshot(page, '6-viewer-narrow');
   });
 
   it('tells a user whose token is unknown or revoked, and asks for another', async () => {
     const unknown = await signedIn('not-a-token');
     await unknown.getByRole('alert').filter({ hasText: 'Your token was refused' }).waitFor();
-    await screenshot(unknown, '6-token-unknown');
+    await screenshot(unknown, '7-token-unknown');
 
     const token = await tokenFor('rita', 'uploader');
     const page = await signedIn(token);
@@ -117,6 +144,6 @@ describe('the web page at /', () => {
     await page.getByRole('alert').filter({ hasText: /refused: it is unknown, revoked or expired/ }).waitFor();
     await page.getByLabel('API token').waitFor();
     expect(await page.evaluate("localStorage.getItem('framelog.token')")).toBeNull();
-    await screenshot(page, '7-token-revoked');
+    await screenshot(page, '8-token-revoked');
   });
 });
