@@ -59,7 +59,8 @@ async function screenshot(page: Page, name: string): Promise<void> {
 
 describe('the web page at /', () => {
   it('uploads a clip, shows it reach PROCESSED live, plays it past 2 s and shows its history', async () => {
-    const page = await signedIn(await tokenFor('alice', 'admin'));
+    const admin = await tokenFor('alice', 'admin');
+    const page = await signedIn(admin);
     await page.getByRole('heading', { name: 'Videos' }).waitFor();
     await screenshot(page, '1-list-empty');
     // Survives only if the page is never reloaded: the status must change through the subscription.
@@ -82,6 +83,9 @@ describe('the web page at /', () => {
     await page.evaluate("(async () => { const video = document.querySelector('video#player'); video.muted = true; await video.play(); })()");
     await page.waitForFunction("document.querySelector('video#player').currentTime > 2", undefined, { timeout: 30_000 });
     await screenshot(page, '3-video-playing');
+    // hls.js plays the HLS playlist when the API has adaptive streaming (Video.streaming), else the MP4 rendition.
+    const withStreaming = await gql(stack.apiUrl, '{ videos(first: 1) { edges { node { streaming { hlsUrl } } } } }', {}, { authorization: `Bearer ${admin}` });
+    expect(await player.getAttribute('data-source')).toBe(withStreaming.errors ? 'mp4' : 'hls');
 
     await page.getByText(/^Event history/).click();
     const types = await page.locator('#history .event-type').allTextContents();

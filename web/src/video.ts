@@ -28,15 +28,21 @@ function renderPlayer(video: VideoDetail): { element: HTMLElement; destroy(): vo
     void import('hls.js').then(({ default: Hls }) => {
       if (destroyed) return;
       if (!Hls.isSupported()) {
-        player.src = player.canPlayType('application/vnd.apple.mpegurl') ? hlsUrl : (mp4 ?? '');
+        const native = player.canPlayType('application/vnd.apple.mpegurl') !== '';
+        player.dataset.source = native ? 'native-hls' : 'mp4';
+        player.src = native ? hlsUrl : (mp4 ?? '');
         return;
       }
       const hls = new Hls();
+      player.dataset.source = 'hls';
       hls.loadSource(hlsUrl);
       hls.attachMedia(player);
       destroyHls = () => hls.destroy();
     });
-  } else if (mp4) player.src = mp4;
+  } else if (mp4) {
+    player.dataset.source = 'mp4';
+    player.src = mp4;
+  }
   const destroy = (): void => {
     destroyed = true;
     destroyHls();
