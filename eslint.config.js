@@ -5,7 +5,7 @@ import globals from 'globals';
 import { layerRules } from './eslint.layers.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'bench/results/', 'coverage/'] },
+  { ignores: ['dist/', 'web/dist/', 'node_modules/', 'data/', 'bench/results/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -23,6 +23,11 @@ export default tseslint.config(
   },
   // Dependencies point inward (DESIGN §8): one rule per folder.
   ...layerRules,
+  {
+    // The web page runs in the browser (web/tsconfig.json: DOM types).
+    files: ['web/**/*.ts'],
+    languageOptions: { globals: globals.browser },
+  },
   {
     // Kysely's documented migration signature: migrations must not depend on today's app types.
     files: ['migrations/**/*.ts'],

@@ -53,7 +53,7 @@ function run(name: string, service: string, env: Record<string, string> = {}, pr
     const m = message as { type?: string; url?: string };
     if (m.type === 'listening' || m.type === 'ready') ready = true;
     if (m.type === 'listening') {
-      console.log(`\nframelog is running — GraphQL at ${m.url}/graphql (workers: ${config.WORKERS})\n`);
+      console.log(`\nframelog is running — open ${m.url}/ in a browser; GraphQL at ${m.url}/graphql (workers: ${config.WORKERS})\n`);
     }
   });
   child.on('exit', (code, signal) => {

@@ -104,6 +104,13 @@ export type PageInfo = {
   hasNextPage: Scalars['Boolean']['output'];
 };
 
+/** The caller: a token's name and role (viewer, uploader or admin). */
+export type Principal = {
+  __typename?: 'Principal';
+  name: Scalars['String']['output'];
+  role: Scalars['String']['output'];
+};
+
 export type ProcessingError = {
   __typename?: 'ProcessingError';
   attempt: Scalars['Int']['output'];
@@ -118,6 +125,8 @@ export type Query = {
   audit: AuditReport;
   /** The event log, global or for one stream, in position order. */
   events: EventConnection;
+  /** Who the token belongs to: its name (the actor in event metadata) and role, for clients deciding what to offer. */
+  me: Principal;
   /** A video from the projection, or folded from the log as of a point in it. */
   video?: Maybe<Video>;
   /** Newest first; Relay-style cursor pagination. */
@@ -344,6 +353,7 @@ export type ResolversTypes = {
   MediaInfo: ResolverTypeWrapper<MediaInfoModel>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
+  Principal: ResolverTypeWrapper<Principal>;
   ProcessingError: ResolverTypeWrapper<ProcessingError>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Rendition: ResolverTypeWrapper<RenditionModel>;
@@ -376,6 +386,7 @@ export type ResolversParentTypes = {
   MediaInfo: MediaInfoModel;
   Mutation: Record<PropertyKey, never>;
   PageInfo: PageInfo;
+  Principal: Principal;
   ProcessingError: ProcessingError;
   Query: Record<PropertyKey, never>;
   Rendition: RenditionModel;
@@ -445,6 +456,11 @@ export type PageInfoResolvers<ContextType = ApiContext, ParentType extends Resol
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
 };
 
+export type PrincipalResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Principal'] = ResolversParentTypes['Principal']> = {
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  role?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type ProcessingErrorResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['ProcessingError'] = ResolversParentTypes['ProcessingError']> = {
   attempt?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -455,6 +471,7 @@ export type ProcessingErrorResolvers<ContextType = ApiContext, ParentType extend
 export type QueryResolvers<ContextType = ApiContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   audit?: Resolver<ResolversTypes['AuditReport'], ParentType, ContextType, Partial<QueryAuditArgs>>;
   events?: Resolver<ResolversTypes['EventConnection'], ParentType, ContextType, RequireFields<QueryEventsArgs, 'first'>>;
+  me?: Resolver<ResolversTypes['Principal'], ParentType, ContextType>;
   video?: Resolver<Maybe<ResolversTypes['Video']>, ParentType, ContextType, RequireFields<QueryVideoArgs, 'id'>>;
   videos?: Resolver<ResolversTypes['VideoConnection'], ParentType, ContextType, RequireFields<QueryVideosArgs, 'first'>>;
 };
@@ -543,6 +560,7 @@ export type Resolvers<ContextType = ApiContext> = {
   MediaInfo?: MediaInfoResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  Principal?: PrincipalResolvers<ContextType>;
   ProcessingError?: ProcessingErrorResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Rendition?: RenditionResolvers<ContextType>;

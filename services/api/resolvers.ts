@@ -48,6 +48,8 @@ export const resolvers: Resolvers = {
   JSON: JSONScalar,
 
   Query: {
+    me: (_parent, _args, { actor, role }) => ({ name: actor, role }),
+
     async video(_parent, { id, asOf }, { deps }) {
       const videoId = parseId(id);
       if (!asOf) return loadVideo(deps.db, videoId);

@@ -23,6 +23,7 @@ import { attachSubscriptionServer } from './subscriptions/wsServer.js';
 import { mediaRoute } from './media.js';
 import { graphqlMultipart } from './upload.js';
 import { UPLOADS_PATH } from './uploads/tusServer.js';
+import { webPage } from './webPage.js';
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
 export const typeDefs = readFileSync(path.join(SCHEMA_DIR, 'schema.graphql'), 'utf8');
@@ -164,6 +165,8 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
       },
     }),
   );
+  // The web page at / (static files built by Vite; it uses only /graphql and /media, like any client).
+  app.use(webPage());
   app.use(notFoundHandler);
   app.use(httpErrorHandler(deps.log));
 

@@ -1,0 +1,144 @@
+import { createClient, type Client } from 'graphql-ws';
+
+/** A refusal from the API with its stable code (UNAUTHENTICATED, FORBIDDEN, NOT_FOUND, …). */
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+interface GraphQLResponse<T> {
+  data?: T | null;
+  errors?: { message: string; extensions?: { code?: string } }[];
+}
+
+/** The first error of a GraphQL answer as an ApiError, or the data. */
+function unwrap<T>(body: GraphQLResponse<T>, httpStatus: number): T {
+  const first = body.errors?.[0];
+  if (first) throw new ApiError(first.extensions?.code ?? 'INTERNAL', first.message);
+  if (body.data == null) throw new ApiError('INTERNAL', `The API answered HTTP ${httpStatus} without data.`);
+  return body.data;
+}
+
+export interface UploadProgress {
+  loadedBytes: number;
+  totalBytes: number;
+}
+
+export interface RunningUpload<T> {
+  done: Promise<T>;
+  abort(): void;
+}
+
+/**
+ * The public GraphQL API at the page's own origin (`/graphql`), with the user's bearer token:
+ * queries and mutations over HTTP POST, subscriptions over graphql-ws on the same path.
+ */
+export class Api {
+  private ws: Client | null = null;
+  /** Called once for every refusal of the token (HTTP 401 or a closed subscription socket). */
+  onUnauthenticated: (error: ApiError) => void = () => undefined;
+
+  constructor(private readonly token: string) {}
+
+  /** No header for an empty token: a development API without tokens lets everyone in, but refuses a wrong one. */
+  private get authHeaders(): Record<string, string> {
+    return this.token === '' ? {} : { authorization: `Bearer ${this.token}` };
+  }
+
+  async request<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+    let response: Response;
+    try {
+      response = await fetch('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...this.authHeaders },
+        body: JSON.stringify({ query, variables }),
+      });
+    } catch {
+      throw new ApiError('NETWORK', 'The API cannot be reached; check that it is running.');
+    }
+    const body = (await response.json().catch(() => ({}))) as GraphQLResponse<T>;
+    return this.checked(() => unwrap(body, response.status));
+  }
+
+  private checked<T>(read: () => T): T {
+    try {
+      return read();
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') this.onUnauthenticated(error);
+      throw error;
+    }
+  }
+
+  /**
+   * uploadVideo as a GraphQL multipart request (operations, map, file), through XMLHttpRequest for its
+   * upload progress events. Carries Apollo's CSRF header `apollo-require-preflight`.
+   */
+  upload<T>(query: string, file: File, title: string | null, onProgress: (p: UploadProgress) => void): RunningUpload<T> {
+    const xhr = new XMLHttpRequest();
+    const form = new FormData();
+    form.append('operations', JSON.stringify({ query, variables: { file: null, title } }));
+    form.append('map', JSON.stringify({ 0: ['variables.file'] }));
+    form.append('0', file, file.name);
+    const done = new Promise<T>((resolve, reject) => {
+      xhr.upload.onprogress = (event) => onProgress({ loadedBytes: event.loaded, totalBytes: event.lengthComputable ? event.total : file.size });
+      xhr.onerror = () => reject(new ApiError('NETWORK', 'The upload was interrupted: the API cannot be reached.'));
+      xhr.onabort = () => reject(new ApiError('ABORTED', 'The upload was cancelled.'));
+      xhr.onload = () => {
+        let body: GraphQLResponse<T>;
+        try {
+          body = JSON.parse(xhr.responseText) as GraphQLResponse<T>;
+        } catch {
+          body = { errors: [{ message: `The API answered HTTP ${xhr.status}.` }] };
+        }
+        try {
+          resolve(this.checked(() => unwrap(body, xhr.status)));
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      };
+    });
+    xhr.open('POST', '/graphql');
+    for (const [name, value] of Object.entries(this.authHeaders)) xhr.setRequestHeader(name, value);
+    xhr.setRequestHeader('apollo-require-preflight', 'true');
+    xhr.send(form);
+    return { done, abort: () => xhr.abort() };
+  }
+
+  /** Runs a subscription; `next` gets each result's data. Returns the function that ends it. */
+  subscribe<T>(query: string, variables: Record<string, unknown>, next: (data: T) => void): () => void {
+    this.ws ??= createClient({
+      url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`,
+      connectionParams: this.authHeaders,
+      lazy: true,
+      // 4403: the API refused the token in connection_init.
+      on: { closed: (event) => this.closedSocket(event) },
+      shouldRetry: (event) => !(event instanceof CloseEvent && event.code === 4403),
+    });
+    return this.ws.subscribe<T>(
+      { query, variables },
+      {
+        next: (result) => {
+          if (result.data) next(result.data);
+        },
+        error: () => undefined,
+        complete: () => undefined,
+      },
+    );
+  }
+
+  private closedSocket(event: unknown): void {
+    if (event instanceof CloseEvent && event.code === 4403) {
+      this.onUnauthenticated(new ApiError('UNAUTHENTICATED', 'The API refused the token for live updates.'));
+    }
+  }
+
+  close(): void {
+    void this.ws?.dispose();
+    this.ws = null;
+  }
+}
