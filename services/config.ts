@@ -29,6 +29,12 @@ export const ConfigSchema = z.object({
   AMQP_NAMESPACE: z.string().regex(/^[A-Za-z0-9_.-]*$/).default(''),
   PORT: int(0, 65535).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
+  /**
+   * The API's public origin (e.g. `https://video.example.com`), put in front of every media URL the API
+   * returns (`renditions.url`, `posterUrl`, `streaming.hlsUrl`) so a player on any page can load them;
+   * empty: URLs are relative to the API.
+   */
+  PUBLIC_URL: z.union([z.literal(''), z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, ''))]).default(''),
   MEDIA_ROOT: z.string().min(1).default('./data/media'),
   /**
    * Where uploads and outputs live: `local` (MEDIA_ROOT, a directory the API and every worker share) or

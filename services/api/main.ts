@@ -84,7 +84,7 @@ const server = await createApiServer(
     uploadExpiryMs: config.UPLOAD_EXPIRY_HOURS * 3_600_000,
     authenticate,
     metrics,
-    mediaBaseUrl: '',
+    mediaBaseUrl: config.PUBLIC_URL,
     readiness: {
       postgres: async () => {
         await sql`select 1`.execute(db);

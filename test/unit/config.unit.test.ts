@@ -50,6 +50,12 @@ describe('loadConfig', () => {
     expect((error as FramelogError).message).toContain(name);
   });
 
+  it('PUBLIC_URL: empty by default (relative media URLs), an http(s) origin without its final slash, anything else refused', () => {
+    expect(loadConfig({}).PUBLIC_URL).toBe('');
+    expect(loadConfig({ PUBLIC_URL: 'https://video.example.com/' }).PUBLIC_URL).toBe('https://video.example.com');
+    expect(() => loadConfig({ PUBLIC_URL: 'video.example.com' })).toThrow(/PUBLIC_URL/);
+    expect(() => loadConfig({ PUBLIC_URL: 'ftp://video.example.com' })).toThrow(/PUBLIC_URL/);
+  });
   it('S3 settings: a key prefix gets its final slash; keys are both or neither', () => {
     expect(loadConfig({}).STORAGE).toBe('local');
     expect(loadConfig({ S3_PREFIX: 'tenants/a' }).S3_PREFIX).toBe('tenants/a/');
