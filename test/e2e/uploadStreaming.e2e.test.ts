@@ -115,7 +115,7 @@ describe('uploads streamed into storage', { timeout: 120_000 }, () => {
       {
         name: 'a title that is too long',
         operations: { query: UPLOAD_MUTATION, variables: { file: null, title: 'x'.repeat(501) } },
-        status: 200,
+        status: 400,
         code: 'BAD_USER_INPUT',
       },
       {
@@ -142,7 +142,7 @@ describe('uploads streamed into storage', { timeout: 120_000 }, () => {
     const malformed: { name: string; parts: [string, string | Blob][]; status: number; message: RegExp }[] = [
       { name: 'operations that are not JSON', parts: [['operations', '{"query":'], ['map', map], ['0', file]], status: 400, message: /operations/ },
       { name: 'map before operations', parts: [['map', map], ['operations', operations], ['0', file]], status: 400, message: /Misordered/ },
-      { name: 'a mapped file that never comes', parts: [['operations', operations], ['map', map]], status: 200, message: /File missing/ },
+      { name: 'a mapped file that never comes', parts: [['operations', operations], ['map', map]], status: 400, message: /File missing/ },
     ];
     const [events, files] = [await countEvents(), await storedFiles()];
     for (const request of malformed) {

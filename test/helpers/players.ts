@@ -61,7 +61,10 @@ window.playHls = async (url, untilSeconds, switchTo) => {
     await until(() => video.currentTime > 0.5, 20000, 'playback to start');
     hls.nextLevel = switchTo;
   }
-  await until(() => video.currentTime > untilSeconds || report.errors.some((e) => e.endsWith(':fatal')), 40000, 'currentTime > ' + untilSeconds);
+  // With a switch asked for, play on until it happened too (or the video ended without it): on a loaded
+  // machine the switched fragment can land after untilSeconds, which is not a failure to switch.
+  const switched = () => switchTo === null || report.switchedTo.includes(switchTo);
+  await until(() => (video.currentTime > untilSeconds && switched()) || video.ended || report.errors.some((e) => e.endsWith(':fatal')), 40000, 'currentTime > ' + untilSeconds);
   report.currentTime = video.currentTime;
   hls.destroy(); video.remove();
   return report;

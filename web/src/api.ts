@@ -125,10 +125,17 @@ export class Api {
         next: (result) => {
           if (result.data) next(result.data);
         },
-        error: () => undefined,
+        // A revoked token ends each subscription with UNAUTHENTICATED before the API closes the socket
+        // with 4403; the lazy client may close the emptied socket itself first, so the error must tell.
+        error: (error) => this.failedSubscription(error),
         complete: () => undefined,
       },
     );
+  }
+
+  private failedSubscription(error: unknown): void {
+    const codes = Array.isArray(error) ? error.map((e: { extensions?: { code?: unknown } }) => e.extensions?.code) : [];
+    if (codes.includes('UNAUTHENTICATED')) this.onUnauthenticated(new ApiError('UNAUTHENTICATED', 'The API refused the token for live updates.'));
   }
 
   private closedSocket(event: unknown): void {

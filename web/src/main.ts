@@ -37,7 +37,10 @@ async function signIn(token: string): Promise<void> {
   const api = new Api(token);
   const { me } = await api.request<{ me: Me }>(ME);
   localStorage.setItem(TOKEN_KEY, token);
-  api.onUnauthenticated = () => signOut(refusalMessage());
+  // Once per session: a refused request and the socket's close may both report the same refusal.
+  api.onUnauthenticated = () => {
+    if (session?.api === api) signOut(refusalMessage());
+  };
   session = { api, me };
   who.replaceChildren(`${me.name} (${me.role}) `, button('Change token', () => signOut(null)));
   showNotice(null);
