@@ -89,7 +89,8 @@ describe('the web page at /', () => {
 
     await page.getByText(/^Event history/).click();
     const types = await page.locator('#history .event-type').allTextContents();
-    expect(types[0]).toBe('VideoUploaded');
+    // The page uploads resumably: createUpload records UploadStarted, the last tus PATCH VideoUploaded.
+    expect(types.slice(0, 2)).toEqual(['UploadStarted', 'VideoUploaded']);
     expect(types.at(-1)).toBe('VideoProcessed');
     const firstRow = await page.locator('#history tbody tr').first().locator('td').allTextContents();
     expect(firstRow[3]).toBe('alice');
@@ -97,6 +98,56 @@ describe('the web page at /', () => {
     await page.getByRole('button', { name: 'Audit this stream' }).click();
     await page.getByText(/^OK: \d+ events checked/).waitFor();
     await screenshot(page, '4-video-history');
+  });
+
+  it('pauses a resumable upload from the keyboard, keeps its offset while paused, resumes it to PROCESSED', async () => {
+    const token = await tokenFor('paula', 'uploader');
+    const page = await signedIn(token);
+    const clip = await makeClip(clips, { width: 1280, height: 720, durationSeconds: 6, audio: true, name: 'paused-clip.mp4' });
+    const sizeBytes = (await stat(clip)).size;
+    // The third PATCH is held until the page has paused, then dropped: the pause lands mid-upload, two chunks in.
+    let patches = 0;
+    let held = false;
+    let paused!: () => void;
+    const pausedOnPage = new Promise<void>((resolve) => (paused = resolve));
+    await page.route('**/uploads/**', async (route) => {
+      if (route.request().method() === 'PATCH' && ++patches === 3) {
+        held = true;
+        await pausedOnPage;
+        return route.abort().catch(() => undefined);
+      }
+      return route.continue();
+    });
+    await page.getByLabel('Video file (or drop one here)').setInputFiles(clip);
+    await page.getByLabel('Title (optional)').fill('Paused clip');
+    await page.getByRole('button', { name: 'Upload' }).press('Enter');
+    await waitFor(() => held, { timeoutMs: 30_000, message: 'the third chunk to be sent' });
+    await page.getByRole('button', { name: 'Pause' }).press('Enter');
+    await page.getByRole('button', { name: 'Resume' }).waitFor();
+    await page.getByRole('status').filter({ hasText: /^Paused at / }).waitFor();
+    paused();
+
+    // The page remembers the open upload (to continue it after a reload); its URL gives the server's offset.
+    const open = JSON.parse(await page.evaluate<string>("localStorage.getItem('framelog.openUploads')")) as Record<string, { videoId: string; uploadUrl: string }>;
+    const [{ videoId, uploadUrl }] = Object.values(open) as [{ videoId: string; uploadUrl: string }];
+    const offsetOf = async () => Number((await fetch(uploadUrl, { method: 'HEAD', headers: { authorization: `Bearer ${token}`, 'tus-resumable': '1.0.0' } })).headers.get('upload-offset'));
+    const readings: number[] = [];
+    await waitFor(async () => (readings.push(await offsetOf()), readings.length >= 5), { intervalMs: 200, message: 'five readings of the offset' });
+    expect(new Set(readings).size).toBe(1);
+    expect(readings[0]).toBeGreaterThan(0);
+    expect(readings[0]).toBeLessThan(sizeBytes);
+    expect(patches).toBe(3);
+    await screenshot(page, '5-upload-paused');
+
+    // Focus moved to Resume when paused.
+    await page.keyboard.press('Enter');
+    await page.getByRole('button', { name: 'Pause' }).waitFor();
+    const row = page.locator(`tbody tr[data-id="${videoId}"]`);
+    await row.locator('[data-status="PROCESSED"]').waitFor({ timeout: 180_000 });
+    expect(patches).toBeGreaterThan(3);
+    expect(await page.evaluate("localStorage.getItem('framelog.openUploads')")).toBe('{}');
+    const { data } = await gql<{ video: { history: { type: string }[] } }>(stack.apiUrl, 'query($id: ID!) { video(id: $id) { history { type } } }', { id: videoId }, { authorization: `Bearer ${token}` });
+    expect(data!.video.history.filter((e) => e.type === 'VideoUploaded')).toHaveLength(1);
   });
 
   it('shows a failed upload with its error code, filters by status, and retries it', async () => {
@@ -115,7 +166,7 @@ describe('the web page at /', () => {
     await page.getByLabel('Status').selectOption('PROCESSED');
     await page.waitForFunction("![...document.querySelectorAll('tbody .status-cell')].some((c) => c.dataset.status !== 'PROCESSED')");
     await page.getByLabel('Status').selectOption('');
-    await screenshot(page, '5-list-failed');
+    await screenshot(page, '6-list-failed');
 
     const id = await row.getAttribute('data-id');
     const versionOf = async () => (await gql<{ video: { version: number } }>(stack.apiUrl, 'query($id: ID!) { video(id: $id) { version } }', { id }, { authorization: `Bearer ${token}` })).data!.video.version;
@@ -131,13 +182,13 @@ describe('the web page at /', () => {
     expect(await page.getByLabel('Video file (or drop one here)').count()).toBe(0);
     expect(await page.getByRole('button', { name: 'Upload' }).count()).toBe(0);
     expect(await page.evaluate('document.documentElement.scrollWidth <= window.innerWidth')).toBe(true);
-    await screenshot(page, '6-viewer-narrow');
+    await screenshot(page, '7-viewer-narrow');
   });
 
   it('tells a user whose token is unknown or revoked, and asks for another', async () => {
     const unknown = await signedIn('not-a-token');
     await unknown.getByRole('alert').filter({ hasText: 'Your token was refused' }).waitFor();
-    await screenshot(unknown, '7-token-unknown');
+    await screenshot(unknown, '8-token-unknown');
 
     const token = await tokenFor('rita', 'uploader');
     const page = await signedIn(token);
@@ -148,6 +199,6 @@ describe('the web page at /', () => {
     await page.getByRole('alert').filter({ hasText: /refused: it is unknown, revoked or expired/ }).waitFor();
     await page.getByLabel('API token').waitFor();
     expect(await page.evaluate("localStorage.getItem('framelog.token')")).toBeNull();
-    await screenshot(page, '8-token-revoked');
+    await screenshot(page, '9-token-revoked');
   });
 });

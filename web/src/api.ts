@@ -24,16 +24,6 @@ function unwrap<T>(body: GraphQLResponse<T>, httpStatus: number): T {
   return body.data;
 }
 
-export interface UploadProgress {
-  loadedBytes: number;
-  totalBytes: number;
-}
-
-export interface RunningUpload<T> {
-  done: Promise<T>;
-  abort(): void;
-}
-
 /**
  * The public GraphQL API at the page's own origin (`/graphql`), with the user's bearer token:
  * queries and mutations over HTTP POST, subscriptions over graphql-ws on the same path.
@@ -46,7 +36,7 @@ export class Api {
   constructor(private readonly token: string) {}
 
   /** No header for an empty token: a development API without tokens lets everyone in, but refuses a wrong one. */
-  private get authHeaders(): Record<string, string> {
+  get authHeaders(): Record<string, string> {
     return this.token === '' ? {} : { authorization: `Bearer ${this.token}` };
   }
 
@@ -72,41 +62,6 @@ export class Api {
       if (error instanceof ApiError && error.code === 'UNAUTHENTICATED') this.onUnauthenticated(error);
       throw error;
     }
-  }
-
-  /**
-   * uploadVideo as a GraphQL multipart request (operations, map, file), through XMLHttpRequest for its
-   * upload progress events. Carries Apollo's CSRF header `apollo-require-preflight`.
-   */
-  upload<T>(query: string, file: File, title: string | null, onProgress: (p: UploadProgress) => void): RunningUpload<T> {
-    const xhr = new XMLHttpRequest();
-    const form = new FormData();
-    form.append('operations', JSON.stringify({ query, variables: { file: null, title } }));
-    form.append('map', JSON.stringify({ 0: ['variables.file'] }));
-    form.append('0', file, file.name);
-    const done = new Promise<T>((resolve, reject) => {
-      xhr.upload.onprogress = (event) => onProgress({ loadedBytes: event.loaded, totalBytes: event.lengthComputable ? event.total : file.size });
-      xhr.onerror = () => reject(new ApiError('NETWORK', 'The upload was interrupted: the API cannot be reached.'));
-      xhr.onabort = () => reject(new ApiError('ABORTED', 'The upload was cancelled.'));
-      xhr.onload = () => {
-        let body: GraphQLResponse<T>;
-        try {
-          body = JSON.parse(xhr.responseText) as GraphQLResponse<T>;
-        } catch {
-          body = { errors: [{ message: `The API answered HTTP ${xhr.status}.` }] };
-        }
-        try {
-          resolve(this.checked(() => unwrap(body, xhr.status)));
-        } catch (error) {
-          reject(error instanceof Error ? error : new Error(String(error)));
-        }
-      };
-    });
-    xhr.open('POST', '/graphql');
-    for (const [name, value] of Object.entries(this.authHeaders)) xhr.setRequestHeader(name, value);
-    xhr.setRequestHeader('apollo-require-preflight', 'true');
-    xhr.send(form);
-    return { done, abort: () => xhr.abort() };
   }
 
   /** Runs a subscription; `next` gets each result's data. Returns the function that ends it. */

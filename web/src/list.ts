@@ -105,7 +105,7 @@ export function renderList(session: Session): View {
   const element = h(
     'section',
     { 'aria-labelledby': 'videos-heading' },
-    canWrite(session.me) ? renderUpload(session, (video) => show(video, 'prepend')) : null,
+    canWrite(session.me) ? renderUpload(session, (video) => show(video, rows.has(video.id) ? 'replace' : 'prepend')) : null,
     h('h1', { id: 'videos-heading' }, 'Videos'),
     h('div', { class: 'row' }, h('label', { for: 'filter' }, 'Status'), filter),
     table,

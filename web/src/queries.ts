@@ -1,7 +1,7 @@
 /** Every GraphQL operation the page sends: the public contract (schema/schema.graphql), nothing private. */
 
-export type VideoStatus = 'QUEUED' | 'PROCESSING' | 'RETRYING' | 'PROCESSED' | 'FAILED';
-export const STATUSES: readonly VideoStatus[] = ['QUEUED', 'PROCESSING', 'RETRYING', 'PROCESSED', 'FAILED'];
+export type VideoStatus = 'UPLOADING' | 'QUEUED' | 'PROCESSING' | 'RETRYING' | 'PROCESSED' | 'FAILED';
+export const STATUSES: readonly VideoStatus[] = ['UPLOADING', 'QUEUED', 'PROCESSING', 'RETRYING', 'PROCESSED', 'FAILED'];
 
 export interface VideoSummary {
   id: string;
@@ -43,7 +43,11 @@ export const VIDEO = `query Video($id: ID!) { video(id: $id) { ${DETAIL} streami
 /** VIDEO for an API without adaptive streaming (its schema has no Video.streaming). */
 export const VIDEO_WITHOUT_STREAMING = `query Video($id: ID!) { video(id: $id) { ${DETAIL} } }`;
 export const AUDIT = `query Audit($id: ID!) { audit(streamId: $id) { ok streamsChecked eventsChecked mismatches { position kind detail } } }`;
-export const UPLOAD = `mutation Upload($file: Upload!, $title: String) { uploadVideo(file: $file, title: $title) { ${SUMMARY} } }`;
+/** Opens a resumable upload: the bytes then go over tus to uploadUrl (README, Resumable uploads). */
+export const CREATE_UPLOAD = `mutation CreateUpload($filename: String!, $sizeBytes: Float!, $title: String) {
+  createUpload(filename: $filename, sizeBytes: $sizeBytes, title: $title) { uploadUrl expiresAt video { ${SUMMARY} } }
+}`;
+export const VIDEO_SUMMARY = `query VideoSummary($id: ID!) { video(id: $id) { ${SUMMARY} } }`;
 export const RETRY = `mutation Retry($id: ID!) { retryVideo(id: $id) { ${SUMMARY} } }`;
 export const UPDATES = `subscription Updates($id: ID) { videoUpdated(id: $id) { ${SUMMARY} } }`;
 
