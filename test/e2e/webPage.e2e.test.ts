@@ -100,20 +100,20 @@ describe('the web page at /', () => {
     await screenshot(page, '4-video-history');
   });
 
-  it('pauses a resumable upload from the keyboard, keeps its offset while paused, resumes it to PROCESSED', async () => {
+  it('pauses a resumable upload from the keyboard, keeps its offset while paused, resumes it, continues it after a reload', async () => {
     const token = await tokenFor('paula', 'uploader');
     const page = await signedIn(token);
     const clip = await makeClip(clips, { width: 1280, height: 720, durationSeconds: 6, audio: true, name: 'paused-clip.mp4' });
     const sizeBytes = (await stat(clip)).size;
-    // The third PATCH is held until the page has paused, then dropped: the pause lands mid-upload, two chunks in.
+    // The PATCH numbered `holdAt` is held until the test lets go, then dropped: a pause lands mid-upload.
     let patches = 0;
+    let holdAt = 3;
     let held = false;
-    let paused!: () => void;
-    const pausedOnPage = new Promise<void>((resolve) => (paused = resolve));
+    let letGo = (): void => undefined;
     await page.route('**/uploads/**', async (route) => {
-      if (route.request().method() === 'PATCH' && ++patches === 3) {
+      if (route.request().method() === 'PATCH' && ++patches === holdAt) {
         held = true;
-        await pausedOnPage;
+        await new Promise<void>((resolve) => (letGo = resolve));
         return route.abort().catch(() => undefined);
       }
       return route.continue();
@@ -125,7 +125,7 @@ describe('the web page at /', () => {
     await page.getByRole('button', { name: 'Pause' }).press('Enter');
     await page.getByRole('button', { name: 'Resume' }).waitFor();
     await page.getByRole('status').filter({ hasText: /^Paused at / }).waitFor();
-    paused();
+    letGo();
 
     // The page remembers the open upload (to continue it after a reload); its URL gives the server's offset.
     const open = JSON.parse(await page.evaluate<string>("localStorage.getItem('framelog.openUploads')")) as Record<string, { videoId: string; uploadUrl: string }>;
@@ -139,15 +139,25 @@ describe('the web page at /', () => {
     expect(patches).toBe(3);
     await screenshot(page, '5-upload-paused');
 
-    // Focus moved to Resume when paused.
+    // Focus moved to Resume when paused. Then a reload in the middle of the upload (a PATCH held again).
+    holdAt = patches + 3;
+    held = false;
     await page.keyboard.press('Enter');
     await page.getByRole('button', { name: 'Pause' }).waitFor();
+    await waitFor(() => held, { timeoutMs: 30_000, message: 'the sixth chunk to be sent' });
+    await page.reload();
+    letGo();
+    // Choosing the same file again continues its upload: no second createUpload, no second video.
+    await page.getByLabel('Video file (or drop one here)').setInputFiles(clip);
+    await page.getByRole('button', { name: 'Upload' }).click();
     const row = page.locator(`tbody tr[data-id="${videoId}"]`);
     await row.locator('[data-status="PROCESSED"]').waitFor({ timeout: 180_000 });
-    expect(patches).toBeGreaterThan(3);
+    expect(await page.locator('tbody tr', { hasText: 'paused-clip.mp4' }).count()).toBe(0);
     expect(await page.evaluate("localStorage.getItem('framelog.openUploads')")).toBe('{}');
     const { data } = await gql<{ video: { history: { type: string }[] } }>(stack.apiUrl, 'query($id: ID!) { video(id: $id) { history { type } } }', { id: videoId }, { authorization: `Bearer ${token}` });
-    expect(data!.video.history.filter((e) => e.type === 'VideoUploaded')).toHaveLength(1);
+    const types = data!.video.history.map((e) => e.type);
+    expect(types.filter((t) => t === 'UploadStarted')).toHaveLength(1);
+    expect(types.filter((t) => t === 'VideoUploaded')).toHaveLength(1);
   });
 
   it('shows a failed upload with its error code, filters by status, and retries it', async () => {
