@@ -127,6 +127,7 @@ export function renderUpload(session: Session, uploaded: (video: VideoSummary) =
             // A refusal (expired, cancelled, another token…) ends this upload: the next try opens a new one.
             if (error.code !== 'NETWORK') rememberUpload(chosen, undefined);
             finish(`Upload failed: ${error.message}`);
+            if (error.code === 'UNAUTHENTICATED') session.api.onUnauthenticated(error);
           },
         });
         running.start();
