@@ -3,10 +3,9 @@ import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VIDEO_QUERY, gql, uploadFile } from '../helpers/graphql.js';
+import { uploadFile, waitForTerminal } from '../helpers/graphql.js';
 import { ffmpegCli, listFiles, makeClip } from '../helpers/media.js';
 import { undecodableTrack } from '../helpers/mediaCases.js';
-import { waitFor } from '../helpers/processes.js';
 import { Stack } from '../helpers/stack.js';
 
 /**
@@ -33,20 +32,8 @@ let stack: Stack;
 let clips: string;
 const uploaded: Record<'good' | 'emptied' | 'truncated' | 'mutedAudio' | 'vvc', string> = { good: '', emptied: '', truncated: '', mutedAudio: '', vvc: '' };
 
-async function videoOf(id: string): Promise<VideoResult> {
-  const response = await gql<{ video: VideoResult }>(stack.apiUrl, VIDEO_QUERY, { id });
-  expect(response.errors).toBeUndefined();
-  return response.data!.video;
-}
 
-const waitTerminal = (id: string) =>
-  waitFor(
-    async () => {
-      const video = await videoOf(id);
-      return video.status === 'PROCESSED' || video.status === 'FAILED' ? video : null;
-    },
-    { timeoutMs: 120_000, intervalMs: 250, message: `video ${id} to reach a terminal state` },
-  );
+const waitTerminal = (id: string) => waitForTerminal<VideoResult>(stack.apiUrl, id, 120_000);
 
 /** Every upload of beforeAll in its terminal state, so no worker is still writing files. */
 const settled = () => Promise.all(Object.values(uploaded).map(waitTerminal));

@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ffprobeJson, makeClip } from '../helpers/media.js';
-import { VIDEO_QUERY, gql, uploadFile } from '../helpers/graphql.js';
-import { waitFor } from '../helpers/processes.js';
+import { uploadFile, waitForTerminal } from '../helpers/graphql.js';
 import { Stack } from '../helpers/stack.js';
 
 interface VideoResult {
@@ -35,18 +34,8 @@ afterAll(async () => {
   await rm(clips, { recursive: true, force: true });
 });
 
-async function videoOf(id: string): Promise<VideoResult> {
-  const response = await gql<{ video: VideoResult }>(stack.apiUrl, VIDEO_QUERY, { id });
-  expect(response.errors).toBeUndefined();
-  return response.data!.video;
-}
 
-async function waitTerminal(id: string): Promise<VideoResult> {
-  return waitFor(async () => {
-    const video = await videoOf(id);
-    return video.status === 'PROCESSED' || video.status === 'FAILED' ? video : null;
-  }, { timeoutMs: 240_000, intervalMs: 250, message: `video ${id} to reach a terminal state` });
-}
+const waitTerminal = (id: string) => waitForTerminal<VideoResult>(stack.apiUrl, id);
 
 async function countEvents(): Promise<number> {
   const row = await stack.database.db.selectFrom('events').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow();

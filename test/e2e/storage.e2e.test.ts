@@ -5,7 +5,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { VIDEO_QUERY, gql, streamUpload, uploadFile } from '../helpers/graphql.js';
+import { streamUpload, uploadFile, waitForTerminal } from '../helpers/graphql.js';
 import { ffmpegCli, makeClip } from '../helpers/media.js';
 import { waitFor } from '../helpers/processes.js';
 import { Stack } from '../helpers/stack.js';
@@ -47,20 +47,8 @@ describe.each(['local', 's3'] as const)('storage %s', (backend) => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  async function videoOf(id: string): Promise<VideoResult> {
-    const response = await gql<{ video: VideoResult }>(stack.apiUrl, VIDEO_QUERY, { id });
-    expect(response.errors).toBeUndefined();
-    return response.data!.video;
-  }
 
-  const waitTerminal = (id: string) =>
-    waitFor(
-      async () => {
-        const video = await videoOf(id);
-        return video.status === 'PROCESSED' || video.status === 'FAILED' ? video : null;
-      },
-      { timeoutMs: 120_000, intervalMs: 250, message: `video ${id} to end` },
-    );
+  const waitTerminal = (id: string) => waitForTerminal<VideoResult>(stack.apiUrl, id, 120_000);
 
   async function upload(file: string): Promise<string> {
     const response = await uploadFile(stack.apiUrl, file);

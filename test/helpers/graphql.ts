@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
+import { waitFor } from './processes.js';
 
 export interface GraphQLResponse<T> {
   data?: T;
@@ -193,3 +194,22 @@ export const VIDEO_QUERY = `query Video($id: ID!) {
     history { position version type data metadata recordedAt hash }
   }
 }`;
+
+/** The video as VIDEO_QUERY reads it, typed as the caller reads it; a GraphQL error throws. */
+export async function videoById<T>(baseUrl: string, id: string): Promise<T> {
+  const response = await gql<{ video: T }>(baseUrl, VIDEO_QUERY, { id });
+  if (response.errors) throw new Error(`video(${id}) answered errors: ${JSON.stringify(response.errors)}`);
+  return response.data!.video;
+}
+
+/** Polls videoById until the video is PROCESSED or FAILED, and returns it. */
+export function waitForTerminal<T extends { status: string }>(baseUrl: string, id: string, timeoutMs = 240_000): Promise<T> {
+  return waitFor(
+    async () => {
+      const video = await videoById<T>(baseUrl, id);
+      return video.status === 'PROCESSED' || video.status === 'FAILED' ? video : null;
+    },
+    { timeoutMs, intervalMs: 250, message: `video ${id} to reach a terminal state` },
+  );
+}
+
