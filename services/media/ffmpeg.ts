@@ -2,6 +2,7 @@ import ffmpeg from 'fluent-ffmpeg';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import { abortError } from './abort.js';
 import { fileUrl, SAFE_INPUT_OPTIONS } from './inputPolicy.js';
+import { FFMPEG_LAUNCHER } from './launchers.js';
 
 /**
  * The one place that runs ffmpeg (through fluent-ffmpeg, which is archived upstream: replacing this file
@@ -40,6 +41,7 @@ export async function runFfmpeg(run: FfmpegRun): Promise<{ stderr: string }> {
   if (run.outputs.length === 0) throw new Error('runFfmpeg needs at least one output');
 
   const command = ffmpeg({ stdoutLines: 200 })
+    .setFfmpegPath(FFMPEG_LAUNCHER)
     .input(fileUrl(run.input))
     // Global options ride along with the input ones. `-y`: fluent-ffmpeg adds it only for targets it
     // recognises as files, and our `file:` URLs are not among them; outputs are our own temp names.

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import { abortError } from './abort.js';
 import { ACCEPTED_CONTAINERS, fileUrl, SAFE_INPUT_OPTIONS } from './inputPolicy.js';
+import { FFPROBE_LAUNCHER } from './launchers.js';
 
 /**
  * Runs the system ffprobe with JSON output. fluent-ffmpeg's ffprobe is deliberately not used: it parses
@@ -74,7 +75,7 @@ export function parseRate(rate: string | undefined): number | null {
 export interface FfprobeOptions {
   timeoutMs: number;
   signal?: AbortSignal;
-  /** The executable; the system ffprobe on PATH by default. */
+  /** The executable; by default ffprobe on PATH through bin/ffprobe, which dies with this process. */
   ffprobePath?: string;
 }
 
@@ -82,7 +83,7 @@ export interface FfprobeOptions {
 const MAX_OUTPUT_BYTES = 16 * 1024 * 1024;
 
 export async function runFfprobe(path: string, options: FfprobeOptions): Promise<FfprobeOutput> {
-  const { timeoutMs, signal, ffprobePath = 'ffprobe' } = options;
+  const { timeoutMs, signal, ffprobePath = FFPROBE_LAUNCHER } = options;
   if (signal?.aborted) throw abortError(signal);
   const args = [
     '-v', 'error', '-hide_banner',
@@ -119,7 +120,8 @@ function probeError(
 ): Error {
   if (signal?.aborted) return abortError(signal);
   const details = { path, stderr: stderr.slice(-2000) };
-  if (error.code === 'ENOENT' && error.path !== undefined) {
+  // 127/126: the launcher (bin/ffprobe) could not execute ffprobe.
+  if ((error.code === 'ENOENT' && error.path !== undefined) || error.code === 127 || error.code === 126) {
     // The executable itself is missing: a broken deployment, not a bad upload.
     return new FramelogError(ErrorCode.INTERNAL, `ffprobe could not be started (${error.message}); install ffmpeg.`, {
       retryable: true,

@@ -46,6 +46,12 @@ export interface ProcessResult {
 
 export interface MediaProcessor {
   process(input: ProcessInput): Promise<ProcessResult>;
+  /**
+   * Removes what unfinished runs of `videoId` left (a killed worker cannot clean up after itself). Only
+   * once the video is terminal: a run never removes files but its own (its output set's staging), since
+   * another run of the same video may still be writing them.
+   */
+  removeTemps(videoId: string): Promise<void>;
 }
 
 const DEFAULT_TIMEOUT_MS = 20 * 60_000;
@@ -91,7 +97,7 @@ export function createMediaProcessor(options: MediaProcessorOptions): MediaProce
             details: { videoId, sourceKey },
           });
         }
-        // Opened before probing: opening removes what a killed earlier run left, whatever this run's fate.
+        // Opened before probing, so a failed probe leaves nothing behind either (abort below).
         const outputs = await storage.openOutputSet(outputSetKey(videoId));
         try {
           const media = await probeMedia(source.path, limits, {
@@ -113,6 +119,7 @@ export function createMediaProcessor(options: MediaProcessorOptions): MediaProce
         await source.release();
       }
     },
+    removeTemps: (videoId) => storage.removeUnfinished(outputSetKey(videoId)),
   };
 }
 

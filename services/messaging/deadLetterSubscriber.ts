@@ -1,7 +1,7 @@
 import type { ConsumeMessage } from 'amqplib';
 import type { AckOrNack } from 'rascal';
 import type { Broker, Logger } from './broker.js';
-import { HeaderNames } from './taskMessage.js';
+import { HeaderNames, taskHeadersProblem } from './taskMessage.js';
 import { Names } from './topology.js';
 
 /** A copy of a dead-lettered message, as the dead-letter watcher sees it. */
@@ -13,6 +13,8 @@ export interface DeadLetter {
   reason: string | null;
   /** True when the broker dead-lettered it on its own (delivery limit, reject), not a framelog worker. */
   byBroker: boolean;
+  /** Why its properties or headers are no task message's (taskHeadersProblem), or null. */
+  invalidHeaders: string | null;
 }
 
 /** Records what a dead letter means; throws when it cannot yet (database down), to be retried. */
@@ -78,6 +80,7 @@ function toDeadLetter(message: ConsumeMessage): DeadLetter {
     messageId: stringOrNull(message.properties.messageId),
     reason: framelogReason ?? brokerReason,
     byBroker: framelogReason === null && brokerReason !== null,
+    invalidHeaders: taskHeadersProblem(message.properties),
   };
 }
 

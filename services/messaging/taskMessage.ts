@@ -1,6 +1,7 @@
 import type { ConsumeMessage } from 'amqplib';
 import { z } from 'zod';
 import { ErrorCode } from '../domain/errors.js';
+import { traceparentOf } from '../domain/events.js';
 import type { OutboxMessage } from '../eventstore/append.js';
 
 /**
@@ -117,6 +118,11 @@ export interface TaskDelivery {
   redelivered: boolean;
   /** Set on a copy requeued with `interruptedAttempt` (see TaskOutcome). */
   interruptedAttempt: number | null;
+  /**
+   * Why the properties or headers framelog reads are invalid (`INVALID_MESSAGE: …`, taskHeadersProblem),
+   * or null. The fields above are then unreliable: the consumer dead-letters the message, as for a bad body.
+   */
+  invalidHeaders: string | null;
 }
 
 /** Reads a delivery from the AMQP message and its parsed content. */
@@ -131,6 +137,7 @@ export function toDelivery(message: ConsumeMessage, content: unknown): TaskDeliv
     deliveryCount: Number.isFinite(count) ? count : 0,
     redelivered: message.fields.redelivered,
     interruptedAttempt: positiveIntOrNull(headers[HeaderNames.interruptedAttempt]),
+    invalidHeaders: taskHeadersProblem(message.properties),
   };
 }
 
@@ -146,3 +153,45 @@ export function freshCopy(message: ConsumeMessage): ConsumeMessage {
 
 export const stringOrNull = (value: unknown): string | null => (typeof value === 'string' && value !== '' ? value : null);
 const positiveIntOrNull = (value: unknown): number | null => (Number.isInteger(value) && (value as number) > 0 ? (value as number) : null);
+
+/**
+ * The properties and headers of a task message that framelog reads, as framelog publishes them: the
+ * message id is the id of the event that created the task; the correlation id (property and header,
+ * which must agree) becomes event metadata. Headers framelog does not read pass unchecked.
+ */
+const TaskPropertiesSchema = z
+  .object({
+    messageId: z.uuid({ error: 'must be a UUID (the id of the event that created the task)' }),
+    correlationId: z.uuid().optional(),
+    headers: z.object({
+      [HeaderNames.correlationId]: z.uuid().optional(),
+      [HeaderNames.traceparent]: z.string().refine((header) => traceparentOf(header) !== undefined, 'must be a W3C traceparent').optional(),
+      [HeaderNames.interruptedAttempt]: z.number().int().positive().optional(),
+      [HeaderNames.deliveryCount]: z.number().int().nonnegative().optional(),
+    }),
+  })
+  .refine((p) => p.correlationId === undefined || p.headers.correlationId === undefined || p.correlationId === p.headers.correlationId, {
+    message: 'differs from the correlationId property',
+    path: ['headers', HeaderNames.correlationId],
+  });
+
+/** What of an AMQP message's properties this reads (amqplib's MessageProperties, types unchecked). */
+export interface TaskProperties {
+  messageId?: unknown;
+  correlationId?: unknown;
+  headers?: Record<string, unknown>;
+}
+
+/**
+ * Why the properties or headers of a task message are unusable (`INVALID_MESSAGE: …`, to be
+ * dead-lettered at once, as an invalid body is), or null when framelog can read them.
+ */
+export function taskHeadersProblem(properties: TaskProperties): string | null {
+  const parsed = TaskPropertiesSchema.safeParse({
+    messageId: properties.messageId ?? undefined,
+    correlationId: properties.correlationId ?? undefined,
+    headers: properties.headers ?? {},
+  });
+  if (parsed.success) return null;
+  return `${ErrorCode.INVALID_MESSAGE}: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}`;
+}

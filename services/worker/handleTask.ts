@@ -3,18 +3,21 @@ import { z } from 'zod';
 import { decide, type AttemptResult, type Decision, type TaskPolicy, type TaskSettle, type VideoCommand } from '../domain/decide.js';
 import { ErrorCode, FramelogError, messageOf } from '../domain/errors.js';
 import type { EventMetadata, VideoEvent } from '../domain/events.js';
-import type { VideoState } from '../domain/video.js';
+import { isTerminal, type VideoState } from '../domain/video.js';
 import type { Db } from '../eventstore/db.js';
 import { handleCommand, type Handled } from '../eventstore/handleCommand.js';
 import { isConnectionError } from '../eventstore/pgErrors.js';
+import { LeaseLostError, type TaskLease, type TaskLeases } from '../eventstore/taskLease.js';
 import { videoStream } from '../eventstore/videoStream.js';
 import type { Logger } from '../logger.js';
 import type { MediaProcessor } from '../media/processVideo.js';
 import type { TaskDelivery, TaskOutcome } from '../messaging/subscriber.js';
-import { parseTaskMessage, type TaskKind, type TaskMessage } from '../messaging/taskMessage.js';
+import { parseTaskMessage, type ParsedTask, type TaskKind, type TaskMessage } from '../messaging/taskMessage.js';
 
 export interface WorkerDeps {
   db: Db;
+  /** Attempt leases: a live attempt's task is not started again (eventstore/taskLease.ts). */
+  leases: TaskLeases;
   processor: MediaProcessor;
   workerId: string;
   maxAttempts: number;
@@ -30,32 +33,52 @@ export interface WorkerDeps {
 const isAbort = (error: unknown) => error instanceof Error && error.name === 'AbortError';
 
 /**
- * One delivery of a task: parse → decide the start → run the kind's work → decide the outcome → settle.
- * The log, not the message, says which attempt this is; the database keeps one outcome per task.
+ * One delivery of a task: parse (body, then headers) → take the task's lease → decide the start → run
+ * the kind's work → decide the outcome → settle. The log, not the message, says which attempt this is;
+ * the lease says whether another attempt is still alive; the database keeps one outcome per task.
  */
 export async function handleTask(deps: WorkerDeps, delivery: Delivery, signal?: AbortSignal): Promise<TaskOutcome> {
-  const parsed = parseTaskMessage(delivery.body);
+  const parsed = parseDelivery(delivery);
   if (!parsed.ok) {
     deps.log.warn({ messageId: delivery.messageId, reason: parsed.reason }, 'dead-lettering a malformed task message');
     return { kind: 'dead-letter', reason: parsed.reason };
   }
   const task = parsed.task;
   const log = deps.log.child({ videoId: task.videoId, taskId: task.taskId, correlationId: delivery.correlationId });
-  const run: RunState = { unrecordedAttempt: undefined };
+  // An attempt the previous delivery could not close stays open until this one records it: if this
+  // one cannot reach the database either, its requeued copy must still name it.
+  const run: RunState = { unrecordedAttempt: delivery.interruptedAttempt ?? undefined };
+  let lease: TaskLease | null = null;
   try {
-    return await runTask({ deps, correlationId: delivery.correlationId ?? randomUUID(), task, delivery, log, run }, signal);
+    lease = await deps.leases.tryAcquire(task.taskId);
+    if (lease === null) {
+      // A copy (an at-least-once relay's duplicate, a forged message): the live attempt's own delivery
+      // is still unacked, and the broker redelivers it if that worker dies. Nothing to do here.
+      log.info('another attempt of this task is alive; acking this delivery without work');
+      return { kind: 'ack' };
+    }
+    const attemptSignal = signal === undefined ? lease.lost : AbortSignal.any([signal, lease.lost]);
+    return await runTask({ deps, correlationId: delivery.correlationId ?? randomUUID(), task, delivery, log, run, lease }, attemptSignal);
   } catch (error) {
-    if (isConnectionError(error) || isAbort(error)) {
+    if (isConnectionError(error) || isAbort(error) || error instanceof LeaseLostError) {
       // Not the task's fault: give the message back without counting a failure. A start this delivery
       // could not close in the log travels with the copy, so the next delivery records it as interrupted.
       log.warn({ err: error, unrecordedAttempt: run.unrecordedAttempt }, 'requeueing the task: database unavailable or shutting down');
       return run.unrecordedAttempt === undefined ? { kind: 'requeue' } : { kind: 'requeue', interruptedAttempt: run.unrecordedAttempt };
     }
     throw error;
+  } finally {
+    await lease?.release();
   }
 }
 
-type Delivery = Pick<TaskDelivery, 'body' | 'messageId' | 'correlationId'> & Partial<Pick<TaskDelivery, 'interruptedAttempt' | 'traceparent'>>;
+type Delivery = Pick<TaskDelivery, 'body' | 'messageId' | 'correlationId'> & Partial<Pick<TaskDelivery, 'interruptedAttempt' | 'traceparent' | 'invalidHeaders'>>;
+
+/** The task a delivery carries, or why it is malformed (`INVALID_MESSAGE: …`): its body, then its headers. */
+function parseDelivery(delivery: Delivery): ParsedTask {
+  const parsed = parseTaskMessage(delivery.body);
+  return parsed.ok && delivery.invalidHeaders ? { ok: false, reason: delivery.invalidHeaders } : parsed;
+}
 
 /** What one delivery left open: an attempt whose ProcessingStarted has no recorded end yet. */
 interface RunState {
@@ -69,15 +92,18 @@ interface TaskRun {
   delivery: Delivery;
   log: Logger;
   run: RunState;
+  /** The attempt's lease: its `lost` signal stops the attempt, and no outcome is recorded without it. */
+  lease: TaskLease;
 }
 
-async function runTask(r: TaskRun, signal?: AbortSignal): Promise<TaskOutcome> {
+async function runTask(r: TaskRun, signal: AbortSignal): Promise<TaskOutcome> {
   const { deps, task, delivery, log } = r;
   // Framelog's message ids are outbox event ids; a message from elsewhere may carry any id (or none),
   // which must not make the append's metadata invalid.
   const messageCause = z.uuid().safeParse(delivery.messageId).success ? delivery.messageId : null;
   const interruptedAttempt = delivery.interruptedAttempt ?? null;
   const start = await command(r, { type: 'StartAttempt', videoId: task.videoId, taskId: task.taskId, workerId: deps.workerId, interruptedAttempt }, messageCause);
+  r.run.unrecordedAttempt = undefined;
   const started = start.events.find((e) => e.type === 'ProcessingStarted');
   if (start.decision.settle !== null || started?.type !== 'ProcessingStarted' || start.state === null) {
     const level = start.decision.settle?.kind === 'dead-letter' ? 'error' : 'info';
@@ -88,6 +114,8 @@ async function runTask(r: TaskRun, signal?: AbortSignal): Promise<TaskOutcome> {
   r.run.unrecordedAttempt = attempt;
   log.info({ attempt }, 'processing started');
   const outcome = await runAttempt(r, start.state, attempt, started.eventId, signal);
+  // Without the lease another attempt may be running: its outcome, not this one's, is recorded.
+  r.lease.lost.throwIfAborted();
   const end = await command(r, outcome, started.eventId, start.state);
   r.run.unrecordedAttempt = undefined;
   logOutcome(log, outcome, end.decision.settle);
@@ -110,7 +138,7 @@ const kindWork: Record<TaskKind, KindWork> = {
 };
 
 /** Runs the task kind's work for one attempt and names its outcome as a command. */
-async function runAttempt(r: TaskRun, state: VideoState, attempt: number, startedEventId: string, signal?: AbortSignal): Promise<VideoCommand> {
+async function runAttempt(r: TaskRun, state: VideoState, attempt: number, startedEventId: string, signal: AbortSignal): Promise<VideoCommand> {
   const { deps, task } = r;
   const ids = { videoId: task.videoId, taskId: task.taskId, attempt };
   const startedAt = Date.now();
@@ -118,8 +146,8 @@ async function runAttempt(r: TaskRun, state: VideoState, attempt: number, starte
     const result = await kindWork[task.kind](deps, state, signal);
     return { type: 'SucceedAttempt', ...ids, result, elapsedMs: Date.now() - startedAt };
   } catch (error) {
-    if (isAbort(error) && signal?.aborted === true) {
-      await recordShutdown(r, state, attempt, startedEventId);
+    if (isAbort(error) && signal.aborted) {
+      await recordInterrupted(r, state, attempt, startedEventId);
       throw error;
     }
     if (isAbort(error) || isConnectionError(error)) throw error;
@@ -129,13 +157,15 @@ async function runAttempt(r: TaskRun, state: VideoState, attempt: number, starte
 }
 
 /**
- * Shutdown stopped the attempt: record that this start ended without failing, so it counts neither as
- * an attempt nor toward the redelivery limit. If that append fails too, the requeued copy carries the
- * attempt and the next delivery records it.
+ * Shutdown or a lost lease stopped the attempt: record that this start ended without failing, so it
+ * counts neither as an attempt nor toward the redelivery limit. If that append fails too (the database
+ * is what took the lease), the requeued copy carries the attempt and the next delivery records it.
  */
-async function recordShutdown(r: TaskRun, state: VideoState, attempt: number, startedEventId: string): Promise<void> {
-  const message = 'The worker was stopped mid-job; the task was requeued.';
-  const interrupt: VideoCommand = { type: 'InterruptAttempt', videoId: r.task.videoId, taskId: r.task.taskId, attempt, code: ErrorCode.WORKER_SHUTDOWN, message };
+async function recordInterrupted(r: TaskRun, state: VideoState, attempt: number, startedEventId: string): Promise<void> {
+  const [code, message] = r.lease.lost.aborted
+    ? [ErrorCode.DATABASE_UNAVAILABLE, 'The attempt lost its lease (PostgreSQL restarted or was unreachable); the task was requeued.']
+    : [ErrorCode.WORKER_SHUTDOWN, 'The worker was stopped mid-job; the task was requeued.'];
+  const interrupt: VideoCommand = { type: 'InterruptAttempt', videoId: r.task.videoId, taskId: r.task.taskId, attempt, code, message };
   await command(r, interrupt, startedEventId, state).then(
     () => {
       r.run.unrecordedAttempt = undefined;
@@ -144,8 +174,11 @@ async function recordShutdown(r: TaskRun, state: VideoState, attempt: number, st
   );
 }
 
-/** Decides `cmd` over the video's stream (loading it unless `state` is in hand) and appends the result. */
-function command(r: TaskRun, cmd: VideoCommand, causationId: string | null, state?: VideoState): Promise<Handled<VideoState, VideoEvent, Decision>> {
+/**
+ * Decides `cmd` over the video's stream (loading it unless `state` is in hand) and appends the result.
+ * When that made the video terminal, no attempt of it can still be writing: its temp files are removed.
+ */
+async function command(r: TaskRun, cmd: VideoCommand, causationId: string | null, state?: VideoState): Promise<Handled<VideoState, VideoEvent, Decision>> {
   const { deps, task, correlationId } = r;
   const policy: TaskPolicy = { maxAttempts: deps.maxAttempts, deliveryLimit: deps.deliveryLimit, retryDelaysMs: deps.retryDelaysMs };
   const metadata = (event: VideoEvent): EventMetadata => ({
@@ -158,10 +191,19 @@ function command(r: TaskRun, cmd: VideoCommand, causationId: string | null, stat
     attempt: 'attempt' in event.data ? event.data.attempt : 'attempts' in event.data ? event.data.attempts : null,
   });
   const decider = { type: videoStream, decide: (c: VideoCommand, s: VideoState | null) => decide(c, s, policy, deps.now?.() ?? new Date()) };
-  return handleCommand(deps.db, task.videoId, decider, cmd, {
+  const handled = await handleCommand(deps.db, task.videoId, decider, cmd, {
     ...(state === undefined ? {} : { state }),
     metadata,
   });
+  if (handled.events.length > 0 && handled.state !== null && isTerminal(handled.state.status)) await removeTemps(deps, task.videoId);
+  return handled;
+}
+
+export type TempsDeps = Pick<WorkerDeps, 'log'> & { processor: Pick<MediaProcessor, 'removeTemps'> };
+
+/** Terminal now: no attempt of the video can still be writing, so every temp file of it is litter. */
+export async function removeTemps(deps: TempsDeps, videoId: string): Promise<void> {
+  await deps.processor.removeTemps(videoId).catch((error: unknown) => deps.log.warn({ err: error, videoId }, 'could not remove the temp files of a finished video'));
 }
 
 function logOutcome(log: Logger, outcome: VideoCommand, settle: TaskSettle | null): void {

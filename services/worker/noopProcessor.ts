@@ -14,5 +14,6 @@ export function createNoopProcessor(): MediaProcessor {
         poster: null,
       });
     },
+    removeTemps: () => Promise.resolve(),
   };
 }

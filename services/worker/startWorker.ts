@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../config.js';
 import { createDb, createPool } from '../eventstore/db.js';
 import { createProgressReporter } from '../eventstore/notifications.js';
+import { createTaskLeases } from '../eventstore/taskLease.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMediaProcessor, type MediaProcessor } from '../media/processVideo.js';
 import { openStorage, storageSettingsFromConfig } from '../media/storage/create.js';
@@ -83,8 +84,10 @@ export async function startWorker(config: Config, overrides: WorkerOverrides = {
 
   const startup = new AbortController();
   const broker = await createBroker(buildBrokerConfig(brokerSettingsFromConfig(config)), { logger: log, retryUntil: startup.signal });
+  const leases = createTaskLeases(pool);
   const deps = {
     db,
+    leases,
     processor,
     workerId,
     maxAttempts: config.MAX_ATTEMPTS,
@@ -95,7 +98,7 @@ export async function startWorker(config: Config, overrides: WorkerOverrides = {
     reportProgress: createProgressReporter(db, { minIntervalMs: 1_000, minStepPercent: 5, logger: log }),
   };
   const tasks = await subscribeTasks(broker, (delivery) => jobs.run((signal) => measureTask(metrics, () => handleTask(deps, delivery, signal))), log);
-  const deadLetters = await subscribeDeadLetters(broker, (letter) => recordDeadLetter({ db, workerId, log }, letter).then(() => metrics.deadLetters.inc()), log);
+  const deadLetters = await subscribeDeadLetters(broker, (letter) => recordDeadLetter({ db, leases, processor, workerId, log }, letter).then(() => metrics.deadLetters.inc()), log);
   log.info({ maxAttempts: config.MAX_ATTEMPTS, deliveryLimit: config.DELIVERY_LIMIT, processor: config.PROCESSOR, storage: config.STORAGE }, 'worker ready');
 
   let stopped: Promise<void> | undefined;

@@ -56,8 +56,9 @@ export class Stack {
     };
   }
 
-  async startApi(): Promise<ServiceProcess> {
-    this.api = startService('api', 'api', { ...this.env, PORT: '0', ...this.options.apiEnv }, this.options.nodeArgs);
+  /** Starts the API (again); `env` adds to the stack's API environment for this start only. */
+  async startApi(env: Record<string, string> = {}): Promise<ServiceProcess> {
+    this.api = startService('api', 'api', { ...this.env, PORT: '0', ...this.options.apiEnv, ...env }, this.options.nodeArgs);
     const line = await this.api.waitForLog((l) => l.msg === 'listening');
     this.apiUrl = String(line.url);
     return this.api;

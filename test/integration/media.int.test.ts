@@ -595,6 +595,7 @@ class CopyingStorage implements MediaStorage {
   removePrefix = (prefix: string) => this.bucket.removePrefix(prefix);
   exists = (key: string) => this.bucket.exists(key);
   stat = (key: string) => this.bucket.stat(key);
+  removeUnfinished = (setKey: string) => this.bucket.removeUnfinished(setKey);
 
   async readLocal(key: string): Promise<LocalFile | null> {
     const stored = await this.bucket.stat(key);
@@ -666,22 +667,27 @@ describe('storage behind the MediaStorage interface', () => {
     expect(await readdir(workDir)).toEqual([]);
   });
 
-  it('removes what a killed run left behind when the video is processed again', async () => {
+  it("leaves what other runs left alone (one may still be writing); removeTemps, once the video is terminal, removes it", async () => {
     const { videoId, key } = await uploadClip({ width: 320, height: 240, durationSeconds: 1 });
-    // What a SIGKILLed worker leaves: an output set never committed, with a half-written rendition.
-    const killed = await storage.openOutputSet(outputSetKey(videoId));
-    await writeFile(await killed.localPath(renditionName('240p')), 'half a rendition');
+    // What another run leaves: an output set not committed (yet, or ever: a SIGKILLed worker's).
+    const other = await storage.openOutputSet(outputSetKey(videoId));
+    const half = await other.localPath(renditionName('240p'));
+    await writeFile(half, 'half a rendition');
     await processor.process({ videoId, sourceKey: key });
     expect(withoutStream(await outputsOf(videoId))).toEqual(['240p.mp4', 'poster.jpg']);
+    expect(await readFile(half, 'utf8')).toBe('half a rendition');
+    await processor.removeTemps(videoId);
+    await expect(stat(half)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect(withoutStream(await outputsOf(videoId))).toEqual(['240p.mp4', 'poster.jpg']);
 
-    // Also when the next run fails (here: the source is no video any more), and then not even the
-    // directory stays.
+    // Also when the video failed, and then not even the directory stays.
     await storage.removePrefix(outputSetKey(videoId));
-    const killedAgain = await storage.openOutputSet(outputSetKey(videoId));
-    await writeFile(await killedAgain.localPath(renditionName('240p')), 'half a rendition');
+    const killed = await storage.openOutputSet(outputSetKey(videoId));
+    await writeFile(await killed.localPath(renditionName('240p')), 'half a rendition');
     await storage.remove(key);
     await storage.writeStream(key, Readable.from([Buffer.from('no longer a video')]), { maxBytes: 1024 });
     await failure(processor.process({ videoId, sourceKey: key }), ErrorCode.NOT_A_VIDEO);
+    await processor.removeTemps(videoId);
     await expectNoOutputDirectory(videoId);
   });
 });

@@ -162,15 +162,23 @@ describe('output sets on local disk', () => {
     await expect(stat(storage.localPath(setKey))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('opening a set removes what a killed run of the same set left behind', async () => {
+  it("opening a set leaves another run's staging alone (it may still be writing); removeUnfinished removes it", async () => {
     const setKey = newSetKey();
     const killed = await storage.openOutputSet(setKey);
     await writeSet(killed, 3);
     const next = await storage.openOutputSet(setKey);
     await writeSet(next, 1);
     await next.commit();
-    const entries = await readdir(storage.localPath(setKey));
-    expect(entries.sort()).toEqual(['manifest.json', next.version]);
+    expect((await readdir(storage.localPath(setKey))).sort()).toEqual([`.staging-${killed.version}`, 'manifest.json', next.version]);
+    await storage.removeUnfinished(setKey);
+    expect((await readdir(storage.localPath(setKey))).sort()).toEqual(['manifest.json', next.version]);
+
+    // A set never committed goes entirely; a missing one is fine.
+    const never = newSetKey();
+    await writeSet(await storage.openOutputSet(never), 1);
+    await storage.removeUnfinished(never);
+    await expect(stat(storage.localPath(never))).rejects.toMatchObject({ code: 'ENOENT' });
+    await storage.removeUnfinished(never);
   });
 
   it('refuses names and set keys that could leave the set, before touching the disk', async () => {

@@ -3,10 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VideoEvent } from '../../services/domain/events.js';
 import type { VideoState } from '../../services/domain/video.js';
 import { appendToStream } from '../../services/eventstore/append.js';
+import { createTaskLeases } from '../../services/eventstore/taskLease.js';
 import { createLogger } from '../../services/logger.js';
 import { closeBroker, createBroker, type Broker } from '../../services/messaging/broker.js';
 import { subscribeTasks, type TaskDelivery, type TaskSubscription } from '../../services/messaging/subscriber.js';
 import { Names, buildBrokerConfig } from '../../services/messaging/topology.js';
+import type { MediaProcessor } from '../../services/media/processVideo.js';
+import { taskHeadersProblem } from '../../services/messaging/taskMessage.js';
 import { handleTask, type WorkerDeps } from '../../services/worker/handleTask.js';
 import { createNoopProcessor } from '../../services/worker/noopProcessor.js';
 import { brokerSettingsForTest, publishRaw, recordingLogger, removeNamespace, testNamespace } from '../helpers/amqp.js';
@@ -36,6 +39,7 @@ afterAll(async () => {
 
 const deps = (deliveryLimit: number): WorkerDeps => ({
   db: database.db,
+  leases: createTaskLeases(database.pool),
   processor: createNoopProcessor(),
   workerId: 'w-test',
   maxAttempts: 5,
@@ -90,13 +94,63 @@ describe('requeue after an attempt the worker could not record', () => {
   });
 });
 
-describe('messages from other producers', () => {
-  it('processes a valid task whose message id is no uuid (it is not used as the causation id)', async () => {
+describe('messages whose headers framelog cannot use', () => {
+  it('dead-letters a valid task whose message id is no uuid at once, recording nothing', async () => {
     const videoId = randomUUID();
     const taskId = randomUUID();
     await appendToStream(database.db, { streamId: videoId, expectedVersion: 0, state: null, events: [{ event: uploaded(taskId), metadata: { correlationId: randomUUID(), actor: 'test' } }] });
     const body = { schema: 1, videoId, taskId, storageKey: 'uploads/x/source', attempt: 1 };
-    expect(await handleTask(deps(3), { body, messageId: 'order-42', correlationId: null })).toEqual({ kind: 'ack' });
+    const invalidHeaders = taskHeadersProblem({ messageId: 'order-42', correlationId: undefined, headers: {} });
+    const outcome = await handleTask(deps(3), { body, messageId: 'order-42', correlationId: null, invalidHeaders });
+    expect(outcome).toEqual({ kind: 'dead-letter', reason: expect.stringMatching(/^INVALID_MESSAGE: messageId /) as unknown });
+    expect((await typesOf(videoId)).map((e) => e.type)).toEqual(['VideoUploaded']);
+  });
+});
+
+describe('attempt leases', () => {
+  async function queuedVideo(): Promise<{ videoId: string; taskId: string; body: unknown }> {
+    const videoId = randomUUID();
+    const taskId = randomUUID();
+    await appendToStream(database.db, { streamId: videoId, expectedVersion: 0, state: null, events: [{ event: uploaded(taskId), metadata: { correlationId: randomUUID(), actor: 'test' } }] });
+    return { videoId, taskId, body: { schema: 1, videoId, taskId, storageKey: 'uploads/x/source', attempt: 1 } };
+  }
+
+  it('acks a delivery of a task whose attempt is alive without any work or event', async () => {
+    const { videoId, taskId, body } = await queuedVideo();
+    const live = await createTaskLeases(database.pool).tryAcquire(taskId);
+    expect(live).not.toBeNull();
+    try {
+      expect(await handleTask(deps(1), { body, messageId: randomUUID(), correlationId: null })).toEqual({ kind: 'ack' });
+      expect((await typesOf(videoId)).map((e) => e.type)).toEqual(['VideoUploaded']);
+    } finally {
+      await live?.release();
+    }
+    // Once that attempt's lease is gone the task is worked on again.
+    expect(await handleTask(deps(1), { body, messageId: randomUUID(), correlationId: null })).toEqual({ kind: 'ack' });
     expect((await typesOf(videoId)).map((e) => e.type)).toEqual(['VideoUploaded', 'ProcessingStarted', 'VideoProcessed']);
+  });
+
+  it('an attempt whose lease connection dies (as in a PostgreSQL restart) stops, records itself interrupted and requeues', async () => {
+    const { videoId, taskId, body } = await queuedVideo();
+    let running = false;
+    const hanging: MediaProcessor = {
+      process: ({ signal }) =>
+        new Promise((_resolve, reject) => {
+          running = true;
+          signal?.addEventListener('abort', () => reject(Object.assign(new Error('aborted'), { name: 'AbortError' })), { once: true });
+        }),
+      removeTemps: () => Promise.resolve(),
+    };
+    const handled = handleTask({ ...deps(1), processor: hanging }, { body, messageId: randomUUID(), correlationId: null });
+    await waitFor(() => running, { message: 'the attempt to run' });
+    // The session holding the task's advisory lock is the lease's: end it as a restart would.
+    const { rows } = await database.pool.query<{ ended: boolean }>(
+      `select pg_terminate_backend(pid) as ended from pg_locks where locktype = 'advisory' and database = (select oid from pg_database where datname = current_database())`,
+    );
+    expect(rows).toEqual([{ ended: true }]);
+    expect(await handled).toEqual({ kind: 'requeue' });
+    const events = await typesOf(videoId);
+    expect(events.map((e) => e.type)).toEqual(['VideoUploaded', 'ProcessingStarted', 'ProcessingFailed']);
+    expect(events[2]!.data).toMatchObject({ taskId, attempt: 1, interrupted: true, code: 'DATABASE_UNAVAILABLE' });
   });
 });

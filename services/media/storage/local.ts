@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, FramelogError, messageOf } from '../../domain/errors.js';
 import { assertValidKey, manifestKey } from '../keys.js';
 import { isMissing, syncDirectory } from './durable.js';
-import { LocalOutputSet, parseManifest } from './localOutputSet.js';
+import { LocalOutputSet, parseManifest, removeUnfinishedRuns } from './localOutputSet.js';
 import type {
   ByteRange,
   LocalFile,
@@ -54,6 +54,10 @@ export class LocalDiskStorage implements MediaStorage {
 
   async openOutputSet(setKey: string): Promise<OutputSet> {
     return LocalOutputSet.open(this.localPath(setKey), setKey);
+  }
+
+  async removeUnfinished(setKey: string): Promise<void> {
+    await removeUnfinishedRuns(this.localPath(setKey));
   }
 
   async readManifest(setKey: string): Promise<OutputManifest | null> {

@@ -30,9 +30,8 @@ export class LocalOutputSet extends StagedOutputSet {
     return path.join(this.setDir, `${STAGING_PREFIX}${this.version}`);
   }
 
-  /** Removes the staging directories of runs that never finished, then starts a version. */
+  /** Starts a version, staged apart from every other run's. */
   static async open(setDir: string, setKey: string): Promise<LocalOutputSet> {
-    await removeEntries(setDir, (name) => name.startsWith('.'));
     const set = new LocalOutputSet(setDir, setKey);
     await mkdir(set.stagingDir, { recursive: true });
     return set;
@@ -82,6 +81,15 @@ export class LocalOutputSet extends StagedOutputSet {
     await removeEntries(this.setDir, (name) => name !== MANIFEST_FILE && name !== current && !name.startsWith('.'));
     await syncDirectory(this.setDir);
   }
+}
+
+/**
+ * Removes the staging directories (and temp manifests) unfinished runs left in `setDir`, and the set
+ * directory itself when nothing else is in it.
+ */
+export async function removeUnfinishedRuns(setDir: string): Promise<void> {
+  await removeEntries(setDir, (name) => name.startsWith('.'));
+  await rmdir(setDir).catch(() => undefined);
 }
 
 /** fsyncs `files` a batch at a time: an HLS set has hundreds of segments, too many to open at once. */

@@ -158,8 +158,12 @@ export class S3Objects {
  */
 export class S3Storage extends S3Objects implements MediaStorage {
   async openOutputSet(setKey: string): Promise<OutputSet> {
+    return S3OutputSet.open(this, setKey);
+  }
+
+  async removeUnfinished(setKey: string): Promise<void> {
     const current = await this.readManifest(setKey);
-    return S3OutputSet.open(this, setKey, current?.version ?? null);
+    await S3OutputSet.removeUnfinished(this, setKey, current?.version ?? null);
   }
 
   async readManifest(setKey: string): Promise<OutputManifest | null> {

@@ -30,17 +30,22 @@ export class S3OutputSet extends StagedOutputSet {
     super(setKey);
   }
 
+  /** Starts a version in a new scratch directory; what other runs of the set uploaded stays (see removeUnfinished). */
+  static async open(objects: S3Objects, setKey: string): Promise<S3OutputSet> {
+    objects.objectKey(setKey); // validates setKey (BAD_USER_INPUT) before anything is made for it
+    return new S3OutputSet(objects, setKey, await objects.scratch.jobDir('outputs-'));
+  }
+
   /**
    * Removes what runs that never committed left in the store (uploaded files, unfinished multipart
-   * uploads), then starts a version in a new scratch directory.
+   * uploads). Only when no run of the set can still be uploading (its video is terminal).
    */
-  static async open(objects: S3Objects, setKey: string, committedVersion: string | null): Promise<S3OutputSet> {
+  static async removeUnfinished(objects: S3Objects, setKey: string, committedVersion: string | null): Promise<void> {
     const setPrefix = `${objects.objectKey(setKey)}/`;
     await abortMultipartUploads(objects.client, objects.bucket, setPrefix);
     // Only version directories: files from before output sets are still named by events until a commit replaces them.
     const unfinished = (version: string) => version !== committedVersion && OUTPUT_VERSION.test(version);
     await deleteObjects(objects.client, objects.bucket, await listVersionKeys(objects, setKey, unfinished));
-    return new S3OutputSet(objects, setKey, await objects.scratch.jobDir('outputs-'));
   }
 
   async commit(): Promise<OutputManifest> {

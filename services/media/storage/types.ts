@@ -27,11 +27,17 @@ export interface MediaStorage {
 
   /**
    * Starts a new version of the output set at `setKey` (e.g. outputSetKey(videoId) = `renditions/<id>`).
-   * Nothing of it is visible until `commit`; `abort` (or a crash) leaves nothing visible. Opening first
-   * removes what unfinished earlier runs of the same set left behind (a worker killed mid-job), so they
-   * do not pile up. Errors: BAD_USER_INPUT for an invalid `setKey`.
+   * Nothing of it is visible until `commit`; `abort` (or a crash) leaves nothing visible. Each version is
+   * staged apart and opening touches no other: another run of the same set may still be writing its own.
+   * Errors: BAD_USER_INPUT for an invalid `setKey`.
    */
   openOutputSet(setKey: string): Promise<OutputSet>;
+
+  /**
+   * Removes what unfinished runs of the set left behind (a worker killed mid-job), committed versions
+   * untouched. Call it only when no run of the set can still be writing (its video is terminal).
+   */
+  removeUnfinished(setKey: string): Promise<void>;
 
   /** The manifest of the set's committed version, or null when the set was never committed (or removed). */
   readManifest(setKey: string): Promise<OutputManifest | null>;

@@ -71,6 +71,7 @@ const faulty: MediaProcessor = {
     }
     return base.process(input);
   },
+  removeTemps: (videoId) => base.removeTemps(videoId),
 };
 
 const worker = await startWorker(config, { processor: faulty });
