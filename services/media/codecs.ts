@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { FFMPEG_LAUNCHER } from './launchers.js';
 
 const exec = promisify(execFile);
 
@@ -11,7 +12,7 @@ const exec = promisify(execFile);
  */
 let cached: Promise<ReadonlySet<string>> | undefined;
 
-export function decodableCodecs(ffmpegPath = 'ffmpeg'): Promise<ReadonlySet<string>> {
+export function decodableCodecs(ffmpegPath = FFMPEG_LAUNCHER): Promise<ReadonlySet<string>> {
   cached ??= exec(ffmpegPath, ['-hide_banner', '-codecs'], { maxBuffer: 4 * 1024 * 1024 }).then(
     ({ stdout }) => parseDecodableCodecs(stdout),
     (error: unknown) => {

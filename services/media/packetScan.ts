@@ -4,6 +4,7 @@ import { ErrorCode, FramelogError } from '../domain/errors.js';
 import { abortError } from './abort.js';
 import { PacketLengthCounter, type PacketLengths, type PacketTimes } from './contentLength.js';
 import { fileUrl, SAFE_INPUT_OPTIONS } from './inputPolicy.js';
+import { FFPROBE_LAUNCHER } from './launchers.js';
 
 export interface PacketScanOptions {
   /** ffprobe's format_name for the file (decides whether timestamp jumps are bridged). */
@@ -31,7 +32,7 @@ export async function scanPacketLengths(path: string, options: PacketScanOptions
     ...SAFE_INPUT_OPTIONS,
     '-i', fileUrl(path),
   ];
-  const child = spawn(options.ffprobePath ?? 'ffprobe', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  const child = spawn(options.ffprobePath ?? FFPROBE_LAUNCHER, args, { stdio: ['ignore', 'pipe', 'ignore'] });
   const counter = new PacketLengthCounter(options.formatName);
   let stopped: 'timeout' | 'abort' | 'enough' | null = null;
   const stop = (reason: 'timeout' | 'abort' | 'enough'): void => {
