@@ -68,6 +68,17 @@ const copyAcked = (videoId: string) => loggedBy('another attempt of this task is
 const invariants = (videoIds: string[], deadLetters: ExpectedDeadLetter[] = []) =>
   checkInvariants({ db: stack.database.db, namespace: stack.namespace, videoIds, deadLetters, delaysMs: [...RETRY_DELAYS_MS, REQUEUE_DELAY_MS] });
 
+/** A test-only advisory-lock key (the two-key space, apart from the leases' single 64-bit keys). */
+const GATE_KEY = '4242, 13';
+/** Each DELETE from the outbox waits while a session holds GATE_KEY. */
+const OUTBOX_DELETE_GATE = `
+  create function outbox_delete_gate() returns trigger language plpgsql as $$
+  begin
+    perform pg_advisory_xact_lock_shared(${GATE_KEY});
+    return old;
+  end $$;
+  create trigger outbox_delete_gate before delete on outbox for each row execute function outbox_delete_gate();`;
+
 /** One attempt, one transcode, PROCESSED: what a task must come to however often its message arrives. */
 async function expectProcessedOnce(videoId: string, deadLetters: ExpectedDeadLetter[] = []): Promise<void> {
   const { statuses } = await invariants([videoId], deadLetters);
@@ -94,13 +105,15 @@ describe('copies of a running task (d01, d02)', () => {
     await stack.api.stop('SIGKILL');
     await stack.startApi({ RELAY_IN_API: 'false' });
     const videoId = await upload();
-    // Widen the window: a SHARE lock on the outbox lets the relay claim and publish, but its DELETE
-    // waits until this transaction ends.
+    // Widen the window: a gate on the outbox's DELETE lets the relay claim and publish, but its DELETE
+    // waits until this transaction ends. (A SHARE lock on the whole table would also stop the worker's
+    // appends: framelog_append inserts its 0..n outbox rows with one INSERT, which takes ROW EXCLUSIVE.)
+    await stack.database.pool.query(OUTBOX_DELETE_GATE);
     const blocker = new pg.Client({ connectionString: stack.database.url });
     await blocker.connect();
     try {
       await blocker.query('begin');
-      await blocker.query('lock table outbox in share mode');
+      await blocker.query(`select pg_advisory_xact_lock(${GATE_KEY})`);
       await stack.api.stop('SIGKILL');
       await stack.startApi({ RELAY_IN_API: 'true' });
       await waitFor(async () => (await eventTypes(videoId)).includes('ProcessingStarted'), { message: 'the published task started' });
@@ -109,6 +122,7 @@ describe('copies of a running task (d01, d02)', () => {
     } finally {
       await blocker.query('rollback').catch(() => undefined);
       await blocker.end();
+      await stack.database.pool.query('drop trigger outbox_delete_gate on outbox; drop function outbox_delete_gate()');
     }
     // The killed relay's transaction rolls back: its row is published again by the next API.
     await stack.startApi({ RELAY_IN_API: 'true' });
