@@ -50,7 +50,13 @@ export async function handleTask(deps: WorkerDeps, delivery: Delivery, signal?: 
   const run: RunState = { unrecordedAttempt: delivery.interruptedAttempt ?? undefined };
   let lease: TaskLease | null = null;
   try {
-    lease = await deps.leases.tryAcquire(task.taskId);
+    lease = await acquireLease(deps.leases, task.taskId, delivery.redelivered === true, signal);
+    if (lease === null && delivery.redelivered === true) {
+      // The broker gave this message back (its consumer's connection ended) while the lease is still
+      // held: never drop it, since it may be the task's only message. Requeue it without counting.
+      log.warn('the lease of a redelivered task is still held; requeueing it');
+      return { kind: 'requeue' };
+    }
     if (lease === null) {
       // A copy (an at-least-once relay's duplicate, a forged message): the live attempt's own delivery
       // is still unacked, and the broker redelivers it if that worker dies. Nothing to do here.
@@ -72,7 +78,25 @@ export async function handleTask(deps: WorkerDeps, delivery: Delivery, signal?: 
   }
 }
 
-type Delivery = Pick<TaskDelivery, 'body' | 'messageId' | 'correlationId'> & Partial<Pick<TaskDelivery, 'interruptedAttempt' | 'traceparent' | 'invalidHeaders'>>;
+type Delivery = Pick<TaskDelivery, 'body' | 'messageId' | 'correlationId'> & Partial<Pick<TaskDelivery, 'interruptedAttempt' | 'traceparent' | 'invalidHeaders' | 'redelivered'>>;
+
+/**
+ * How long a redelivered task waits for its lease. The broker requeues a SIGKILLed worker's message as
+ * soon as its AMQP connection drops, which can be a moment before PostgreSQL ends that worker's session
+ * and with it the advisory lock; a fresh copy does not wait.
+ */
+const REDELIVERED_LEASE_WAIT_MS = 5_000;
+const LEASE_POLL_MS = 100;
+
+/** The task's lease, or null while another session holds it (after up to REDELIVERED_LEASE_WAIT_MS when `wait`). */
+async function acquireLease(leases: TaskLeases, taskId: string, wait: boolean, signal?: AbortSignal): Promise<TaskLease | null> {
+  const deadline = Date.now() + (wait ? REDELIVERED_LEASE_WAIT_MS : 0);
+  for (;;) {
+    const lease = await leases.tryAcquire(taskId);
+    if (lease !== null || Date.now() >= deadline || signal?.aborted) return lease;
+    await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+  }
+}
 
 /** The task a delivery carries, or why it is malformed (`INVALID_MESSAGE: …`): its body, then its headers. */
 function parseDelivery(delivery: Delivery): ParsedTask {
