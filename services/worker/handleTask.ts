@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { decide, type AttemptResult, type Decision, type TaskPolicy, type TaskSettle, type VideoCommand } from '../domain/decide.js';
@@ -94,7 +95,7 @@ async function acquireLease(leases: TaskLeases, taskId: string, wait: boolean, s
   for (;;) {
     const lease = await leases.tryAcquire(taskId);
     if (lease !== null || Date.now() >= deadline || signal?.aborted) return lease;
-    await new Promise((resolve) => setTimeout(resolve, LEASE_POLL_MS));
+    await delay(LEASE_POLL_MS);
   }
 }
 

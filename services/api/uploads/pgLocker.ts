@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Lock, Locker, RequestRelease } from '@tus/utils';
 import type pg from 'pg';
 import { ErrorCode, FramelogError } from '../../domain/errors.js';
@@ -50,7 +51,7 @@ class PgAdvisoryLock implements Lock {
         if (await tryLock(client, this.id)) break;
         await localHolders.get(this.id)?.();
         if (signal.aborted || Date.now() >= deadline) throw lockTimeout(this.id);
-        await new Promise((resolve) => setTimeout(resolve, this.options.pollMs));
+        await delay(this.options.pollMs);
       }
     } catch (error) {
       client.release();
