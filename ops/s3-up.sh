@@ -39,8 +39,12 @@ if listening "$PORT" && s3_ready; then
 fi
 
 packages=(swift swift-proxy swift-account swift-container swift-object memcached)
-# Any line that is not "install ok installed" (or dpkg's complaint about an unknown package) means missing.
-if dpkg-query -W -f='${Status}\n' "${packages[@]}" 2>&1 | grep -qv '^install ok installed$'; then
+# dpkg-query exits non-zero when a package is unknown to dpkg, so its output is captured before it is read
+# (under pipefail, `dpkg-query | grep` took that exit status and skipped the install on a fresh machine).
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = 'install ok installed' ]; }
+missing=()
+for package in "${packages[@]}"; do installed "$package" || missing+=("$package"); done
+if [ "${#missing[@]}" -gt 0 ]; then
   echo "s3-up: installing ${packages[*]}"
   # Other processes may be running apt at the same time: wait for the lock instead of failing.
   as_root apt-get -o DPkg::Lock::Timeout=600 update -qq
