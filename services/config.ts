@@ -2,7 +2,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, FramelogError } from './domain/errors.js';
-import { exitIfRefused } from './startup.js';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const msList = z
@@ -19,7 +18,7 @@ const keyPrefix = z
 
 /**
  * Every setting, with a default that works on a developer machine with the local services
- * (DESIGN §9). Parsed once, in each process's main; everything else receives a Config.
+ * (DESIGN §9). Parsed once, in each process's entry point (services/main/), which hands libraries plain options.
  */
 export const ConfigSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -137,14 +136,3 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return result.data;
 }
 
-/**
- * loadConfig for a process's entry point: a bad setting ends the process with one line naming it
- * (exit 2) instead of an uncaught exception's stack trace.
- */
-export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
-  try {
-    return loadConfig(env);
-  } catch (error) {
-    return exitIfRefused(error);
-  }
-}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { loadConfig } from '../../services/config.js';
 import { sourceKey } from '../../services/media/keys.js';
 import { LocalDiskStorage } from '../../services/media/storage.js';
-import { createProcessor } from '../../services/worker/startWorker.js';
+import { createProcessor } from '../../services/main/startWorker.js';
 import { makeClip } from '../../test/helpers/media.js';
 
 /**

@@ -6,7 +6,7 @@ import type { MediaStorage } from '../media/storage.js';
 import type { VideoUpdates } from './subscriptions/videoUpdates.js';
 import type { TusUploads } from './uploads/tusServer.js';
 
-/** Everything the API needs, composed once in main.ts (or by a test). */
+/** Everything the API needs, composed once in services/main/api.ts (or by a test). */
 export interface ApiDeps {
   db: Db;
   storage: MediaStorage;

@@ -1,8 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginCacheControlDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
@@ -25,10 +22,9 @@ import { graphqlMultipart } from './upload.js';
 import { UPLOADS_PATH } from './uploads/tusServer.js';
 import { webPage } from './webPage.js';
 
-const SCHEMA_DIR = fileURLToPath(new URL('../../schema', import.meta.url));
-export const typeDefs = readFileSync(path.join(SCHEMA_DIR, 'schema.graphql'), 'utf8');
-
 export interface ApiServerOptions {
+  /** The GraphQL schema's SDL (schema/schema.graphql), read by the entry point. */
+  typeDefs: string;
   /** Introspection is for development; production hides the schema. */
   introspection: boolean;
   /** REQUEST_TIMEOUT_SECONDS, in ms: the longest a whole request (an upload's body included) may take. */
@@ -76,7 +72,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
     },
     app,
   );
-  const schema = makeExecutableSchema<ApiContext>({ typeDefs, resolvers });
+  const schema = makeExecutableSchema<ApiContext>({ typeDefs: options.typeDefs, resolvers });
   // Depth, cost, alias, directive and token limits; batched requests are refused.
   const protection = graphqlProtection<ApiContext>();
   // Subscriptions (videoUpdated) over graphql-ws on the same server and path, with the same limits.
@@ -95,7 +91,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
     parseOptions: protection.parseOptions,
     allowBatchedHttpRequests: protection.allowBatchedHttpRequests,
     includeStacktraceInErrorResponses: false,
-    // main.ts owns the shutdown order (HTTP, relay, broker, pool); Apollo must not race it.
+    // services/main/api.ts owns the shutdown order (HTTP, relay, broker, pool); Apollo must not race it.
     stopOnTerminationSignals: false,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),

@@ -2,10 +2,9 @@ import type { Db } from '../eventstore/db.js';
 import { createNotificationListener } from '../eventstore/notifications.js';
 import { claimOutboxBatch, deferOutboxRows, deleteOutboxRows } from '../eventstore/outbox.js';
 import type { OutboxRow } from '../eventstore/schema.js';
-import type { Config } from '../config.js';
 import { messageOf } from '../domain/errors.js';
-import type { Broker, Logger } from './broker.js';
-import { createTaskPublisher, type PublishProperties, type TaskPublisher } from './publisher.js';
+import type { Logger } from './broker.js';
+import type { PublishProperties, TaskPublisher } from './publisher.js';
 
 /** The channel the outbox trigger notifies on commit (migrations/0001_event_log.ts). */
 const OUTBOX_CHANNEL = 'framelog_outbox';
@@ -47,23 +46,6 @@ interface BatchResult {
  * consumers deduplicate by task. Consumers may see a message before its row is deleted, so nothing
  * may depend on the row's state.
  */
-/** The relay as the settings configure it: shared by the API's in-process relay and `npm run relay`. */
-export function createConfiguredRelay(
-  config: Pick<Config, 'DATABASE_URL' | 'RELAY_BATCH_SIZE' | 'RELAY_SWEEP_MS'>,
-  db: Db,
-  broker: Broker,
-  logger: Logger,
-): OutboxRelay {
-  return createOutboxRelay({
-    db,
-    listenConnectionString: config.DATABASE_URL,
-    publisher: createTaskPublisher(broker),
-    batchSize: config.RELAY_BATCH_SIZE,
-    sweepMs: config.RELAY_SWEEP_MS,
-    logger,
-  });
-}
-
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { db, publisher, batchSize, sweepMs, logger } = options;
   const retryBaseMs = options.retryBaseMs ?? 1_000;

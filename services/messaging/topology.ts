@@ -1,4 +1,3 @@
-import type { Config } from '../config.js';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import { TaskRoutingKeys } from './taskMessage.js';
 
@@ -80,17 +79,25 @@ export const BROKER_DELIVERY_LIMIT_MARGIN = 1;
 /** Time a cancelled subscription allows, past the shutdown grace, for the last job to unwind and settle. */
 const SETTLE_MARGIN_MS = 15_000;
 
-export function brokerSettingsFromConfig(
-  config: Pick<Config, 'AMQP_URL' | 'AMQP_NAMESPACE' | 'DELIVERY_LIMIT' | 'RETRY_DELAYS_MS' | 'SHUTDOWN_GRACE_SECONDS'>,
-  overrides: Partial<BrokerSettings> = {},
-): BrokerSettings {
+/** What the broker settings follow from, in plain units (services/main maps the settings onto it). */
+export interface BrokerOptions {
+  amqpUrl: string;
+  namespace: string;
+  /** The log's delivery limit (DELIVERY_LIMIT); the broker's sits BROKER_DELIVERY_LIMIT_MARGIN above it. */
+  deliveryLimit: number;
+  retryDelaysMs: readonly number[];
+  /** How long a stopping worker lets its current task finish (SHUTDOWN_GRACE_SECONDS, in ms). */
+  shutdownGraceMs: number;
+}
+
+export function brokerSettings(options: BrokerOptions, overrides: Partial<BrokerSettings> = {}): BrokerSettings {
   return {
     ...DEFAULT_BROKER_SETTINGS,
-    amqpUrl: config.AMQP_URL,
-    namespace: config.AMQP_NAMESPACE,
-    deliveryLimit: config.DELIVERY_LIMIT + BROKER_DELIVERY_LIMIT_MARGIN,
-    retryDelaysMs: config.RETRY_DELAYS_MS,
-    closeTimeoutMs: config.SHUTDOWN_GRACE_SECONDS * 1000 + SETTLE_MARGIN_MS,
+    amqpUrl: options.amqpUrl,
+    namespace: options.namespace,
+    deliveryLimit: options.deliveryLimit + BROKER_DELIVERY_LIMIT_MARGIN,
+    retryDelaysMs: options.retryDelaysMs,
+    closeTimeoutMs: options.shutdownGraceMs + SETTLE_MARGIN_MS,
     ...overrides,
   };
 }

@@ -63,7 +63,7 @@ describe('development API without tokens', () => {
 });
 
 /** `npm run token` against this file's database. */
-const tokenCli = (args: string[]) => runEntry('services/api/auth/tokenMain.ts', args, { DATABASE_URL: stack.database.url });
+const tokenCli = (args: string[]) => runEntry('services/main/token.ts', args, { DATABASE_URL: stack.database.url });
 
 describe('tokens', () => {
   it('npm run token creates a token that is stored only as its hash', async () => {

@@ -42,7 +42,7 @@ describe('transactional outbox', () => {
     const queued = await gql<{ videos: { edges: { node: { status: string } }[] } }>(stack.apiUrl, '{ videos(first: 10) { edges { node { status } } } }');
     expect(queued.data?.videos.edges.map((e) => e.node.status)).toEqual(['QUEUED', 'QUEUED', 'QUEUED']);
 
-    relay = startService('relay', 'messaging/relay', stack.env);
+    relay = startService('relay', 'relay', stack.env);
     await waitFor(async () => (await outboxSize()) === 0, { message: 'the relay to empty the outbox' });
     const statuses = await waitFor(async () => {
       const result = await gql<{ videos: { edges: { node: { status: string } }[] } }>(stack.apiUrl, '{ videos(first: 10) { edges { node { status } } } }');

@@ -8,7 +8,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { AMQP_URL } from '../helpers/env.js';
 import { startEntry, startService, waitFor, type LogLine, type ServiceProcess } from '../helpers/processes.js';
 
-// The running-it cases of ../shared/cases/README.md (o01-o03): `npm start` (services/start.ts, the
+// The running-it cases of ../shared/cases/README.md (o01-o03): `npm start` (services/main/start.ts, the
 // supervisor) and `npm run worker` beside it, as an operator runs them.
 
 let database: TestDatabase;
@@ -38,7 +38,7 @@ const env = (extra: Record<string, string>) => ({ DATABASE_URL: database.url, AM
 
 /** `npm start` with these settings. */
 function npmStart(extra: Record<string, string>): ServiceProcess {
-  const supervisor = startEntry('npm start', 'services/start.ts', env(extra));
+  const supervisor = startEntry('npm start', 'services/main/start.ts', env(extra));
   started.push(supervisor);
   return supervisor;
 }

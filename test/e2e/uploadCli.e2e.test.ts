@@ -29,7 +29,7 @@ afterAll(async () => {
 });
 
 /** Runs the CLI as `npm run upload` would (open uploads remembered under its own state directory). */
-const upload = (args: string[]) => runEntry('services/cli/upload.ts', args, { XDG_STATE_HOME: path.join(clips, 'state') });
+const upload = (args: string[]) => runEntry('services/main/upload.ts', args, { XDG_STATE_HOME: path.join(clips, 'state') });
 
 describe('npm run upload', () => {
   it('streams a clip, follows it to PROCESSED and exits 0; the worker counts the task', async () => {

@@ -23,7 +23,7 @@ beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'framelog-faults-'));
   clip = await makeClip(dir, { width: 160, height: 120, durationSeconds: 1 });
   stack = await Stack.start({ workers: 3, env: { RETRY_DELAYS_MS: RETRY_DELAYS_MS.join(',') }, apiEnv: { RELAY_IN_API: 'false' } });
-  relay = startService('relay', 'messaging/relay', stack.env);
+  relay = startService('relay', 'relay', stack.env);
 });
 
 afterAll(async () => {
@@ -71,7 +71,7 @@ describe('crashes', () => {
     expect((await outboxLag(stack.database.db)).count).toBe(5);
     await stack.api.stop('SIGKILL');
     await stack.startApi();
-    relay = startService('relay', 'messaging/relay', stack.env);
+    relay = startService('relay', 'relay', stack.env);
     const { statuses } = await invariants(ids);
     expect([...statuses.values()]).toEqual(Array(5).fill('PROCESSED'));
   });

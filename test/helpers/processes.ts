@@ -79,10 +79,9 @@ export class ServiceProcess {
   }
 }
 
-/** Starts `services/<service>/main.ts` with tsx, as `npm run <service>` would. */
-export function startService(name: string, service: 'api' | 'worker' | 'messaging/relay', env: Record<string, string>, nodeArgs: readonly string[] = []): ServiceProcess {
-  const entry = service === 'messaging/relay' ? 'services/messaging/relayMain.ts' : `services/${service}/main.ts`;
-  return startEntry(name, entry, env, nodeArgs);
+/** Starts `services/main/<service>.ts` with tsx, as `npm run <service>` would. */
+export function startService(name: string, service: 'api' | 'worker' | 'relay', env: Record<string, string>, nodeArgs: readonly string[] = []): ServiceProcess {
+  return startEntry(name, `services/main/${service}.ts`, env, nodeArgs);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../services/config.js';
 import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
-import { storageSettingsFromConfig } from '../../services/media/storage/create.js';
+import { storageSettingsFromConfig } from '../../services/main/settings.js';
 
 describe('loadConfig', () => {
   it('has working defaults for a developer machine', () => {

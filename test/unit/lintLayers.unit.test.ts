@@ -39,3 +39,51 @@ describe('the layer rules (DESIGN §8)', () => {
     expect(await problems(filePath, source)).toEqual([]);
   });
 });
+
+describe('only services/main composes (DESIGN §8)', () => {
+  it.each([
+    // Only services/main reads the settings.
+    ['services/messaging/x.ts', "import type { Config } from '../config.js';"],
+    ['services/api/auth/x.ts', "import type { Config } from '../../config.js';"],
+    ['services/worker/x.ts', "import { loadConfig } from '../config.js';"],
+    ['services/metrics.ts', "import { loadConfig } from './config.js';"],
+    ['services/domain/x.ts', "import type { Config } from '../config.js';"],
+    // Nothing imports services/main.
+    ['services/api/x.ts', "import { startWorker } from '../main/startWorker.js';"],
+    ['services/worker/x.ts', "import { exitIfRefused } from '../main/startup.js';"],
+    ['services/cli/x.ts', "import { brokerSettingsFromConfig } from '../main/settings.js';"],
+    ['services/logger.ts', "import { loadConfigOrExit } from './main/startup.js';"],
+    // Only services/main opens pools, brokers and storage.
+    ['services/api/x.ts', "import { createDb, createPool } from '../eventstore/db.js';"],
+    ['services/eventstore/x.ts', "import { createPool } from './db.js';"],
+    ['services/worker/x.ts', "import { createBroker } from '../messaging/broker.js';"],
+    ['services/api/uploads/x.ts', "import { openStorage } from '../../media/storage/create.js';"],
+  ])('refuses %s: %s', async (filePath, source) => {
+    const found = await problems(filePath, source);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(/^no-restricted-imports: /);
+  });
+
+  it.each([
+    ['services/api/x.ts', "import { readFileSync } from 'node:fs';\nexport const typeDefs = readFileSync('schema.graphql', 'utf8');"],
+    ['services/media/x.ts', "import fs from 'node:fs';\nfs.mkdirSync('data');"],
+    ['services/messaging/x.ts', 'export const ready = await Promise.resolve(true);'],
+    ['services/worker/x.ts', 'try {\n  await Promise.resolve();\n} catch {}'],
+    ['services/eventstore/x.ts', 'for await (const x of [Promise.resolve(1)]) console.log(x);'],
+  ])('refuses I/O at import time in %s: %s', async (filePath, source) => {
+    const found = await problems(filePath, source);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(/^framelog\/no-import-time-io: /);
+  });
+
+  it.each([
+    ['services/main/api.ts', "import { loadConfig } from '../config.js';"],
+    ['services/main/x.ts', "import { createPool } from '../eventstore/db.js';\nimport { openStorage } from '../media/storage/create.js';"],
+    ['services/main/worker.ts', "import { startWorker } from './startWorker.js';"],
+    ['services/main/api.ts', "import { readFileSync } from 'node:fs';\nexport const typeDefs = readFileSync('schema.graphql', 'utf8');\nawait Promise.resolve();"],
+    ['services/api/x.ts', "import type { Db } from '../eventstore/db.js';\nimport type { Broker } from '../messaging/broker.js';"],
+    ['services/api/x.ts', "import { readFileSync } from 'node:fs';\nexport const read = () => readFileSync('a');\nexport async function f() {\n  await Promise.resolve();\n}"],
+  ])('allows %s: %s', async (filePath, source) => {
+    expect(await problems(filePath, source)).toEqual([]);
+  });
+});

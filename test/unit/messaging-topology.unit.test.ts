@@ -5,7 +5,6 @@ import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
 import {
   BROKER_DELIVERY_LIMIT_MARGIN,
   Names,
-  brokerSettingsFromConfig,
   buildBrokerConfig,
   delayPlanOf,
   delayStepFor,
@@ -16,6 +15,7 @@ import {
   type BrokerSettings,
   type VhostDefinition,
 } from '../../services/messaging/topology.js';
+import { brokerSettingsFromConfig } from '../../services/main/settings.js';
 
 // Rascal's own configuration pass (defaults, namespacing) and validation: pure, no connection.
 type Callback = (error: Error | null, config: Record<string, unknown>) => void;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RESTART_DELAY, nextRestartDelay } from '../../services/restartPolicy.js';
+import { RESTART_DELAY, nextRestartDelay } from '../../services/main/restartPolicy.js';
 
 describe('npm start restart delay', () => {
   it('doubles while a process dies before it is ready, up to the maximum', () => {

@@ -11,7 +11,7 @@ export interface Principal {
   role: Role;
 }
 
-/** Everyone, while a development API has no tokens at all (main.ts warns about it at start). */
+/** Everyone, while a development API has no tokens at all (services/main/api.ts warns about it at start). */
 export const OPEN_PRINCIPAL: Principal = { name: 'anonymous', role: 'admin' };
 
 export interface AuthenticateOptions {

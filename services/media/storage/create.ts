@@ -1,4 +1,3 @@
-import type { Config } from '../../config.js';
 import { LocalDiskStorage } from './local.js';
 import { checkBucket, createS3Client, type S3Settings } from './s3Client.js';
 import { S3Storage } from './s3.js';
@@ -9,43 +8,6 @@ import type { MediaStorage } from './types.js';
 export type StorageSettings =
   | { kind: 'local'; root: string }
   | ({ kind: 's3'; /** Local working space of workers (SCRATCH_DIR). */ scratchDir: string } & S3Settings);
-
-/** The local Swift's test account (ops/s3-up.sh): the credentials outside production when none are set. */
-const LOCAL_SWIFT_CREDENTIALS = { accessKeyId: 'test:tester', secretAccessKey: 'testing' };
-
-export function storageSettingsFromConfig(
-  config: Pick<
-    Config,
-    | 'NODE_ENV'
-    | 'STORAGE'
-    | 'MEDIA_ROOT'
-    | 'S3_ENDPOINT'
-    | 'S3_REGION'
-    | 'S3_BUCKET'
-    | 'S3_ACCESS_KEY_ID'
-    | 'S3_SECRET_ACCESS_KEY'
-    | 'S3_FORCE_PATH_STYLE'
-    | 'S3_PREFIX'
-    | 'SCRATCH_DIR'
-  >,
-): StorageSettings {
-  if (config.STORAGE === 'local') return { kind: 'local', root: config.MEDIA_ROOT };
-  const given =
-    config.S3_ACCESS_KEY_ID === undefined || config.S3_SECRET_ACCESS_KEY === undefined
-      ? undefined
-      : { accessKeyId: config.S3_ACCESS_KEY_ID, secretAccessKey: config.S3_SECRET_ACCESS_KEY };
-  return {
-    kind: 's3',
-    endpoint: config.S3_ENDPOINT,
-    region: config.S3_REGION,
-    bucket: config.S3_BUCKET,
-    // Production without keys: the SDK's default chain (environment, web identity, instance role).
-    credentials: given ?? (config.NODE_ENV === 'production' ? undefined : LOCAL_SWIFT_CREDENTIALS),
-    forcePathStyle: config.S3_FORCE_PATH_STYLE,
-    prefix: config.S3_PREFIX,
-    scratchDir: config.SCRATCH_DIR,
-  };
-}
 
 export interface OpenedStorage {
   storage: MediaStorage;

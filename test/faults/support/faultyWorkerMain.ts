@@ -6,7 +6,7 @@ import { ErrorCode, FramelogError } from '../../../services/domain/errors.js';
 import type { MediaProcessor } from '../../../services/media/processVideo.js';
 import { LocalDiskStorage } from '../../../services/media/storage.js';
 import { createNoopProcessor } from '../../../services/worker/noopProcessor.js';
-import { createProcessor, startWorker } from '../../../services/worker/startWorker.js';
+import { createProcessor, startWorker } from '../../../services/main/startWorker.js';
 import { FaultMarker, gatePath } from './faults.js';
 
 /**

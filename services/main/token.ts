@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
-import { loadConfigOrExit } from '../../config.js';
-import { FramelogError, messageOf } from '../../domain/errors.js';
-import { createDb, createPool } from '../../eventstore/db.js';
-import { createToken, listTokens, revokeToken } from './tokenStore.js';
+import { loadConfigOrExit } from './startup.js';
+import { FramelogError, messageOf } from '../domain/errors.js';
+import { createDb, createPool } from '../eventstore/db.js';
+import { createToken, listTokens, revokeToken } from '../api/auth/tokenStore.js';
 
 // `npm run token -- create --name N --role viewer|uploader|admin` | `list` | `revoke --name N`
 // Exit codes: 0 done, 1 refused (an unknown role, no such token), 2 bad usage.

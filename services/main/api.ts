@@ -1,22 +1,23 @@
+import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { sql } from 'kysely';
-import { loadConfigOrExit } from '../config.js';
-import { exitIfRefused, listenRefusal } from '../startup.js';
+import { exitIfRefused, listenRefusal, loadConfigOrExit } from './startup.js';
 import { createDb, createPool } from '../eventstore/db.js';
 import { createLogger } from '../logger.js';
-import { openStorage, storageSettingsFromConfig } from '../media/storage/create.js';
+import { openStorage } from '../media/storage/create.js';
 import { closeBroker, createBroker, type Broker } from '../messaging/broker.js';
-import { createConfiguredRelay, type OutboxRelay } from '../messaging/relay.js';
-import { brokerSettingsFromConfig, buildBrokerConfig, Names } from '../messaging/topology.js';
+import type { OutboxRelay } from '../messaging/relay.js';
+import { buildBrokerConfig, Names } from '../messaging/topology.js';
+import { brokerSettingsFromConfig, createConfiguredRelay, storageSettingsFromConfig } from './settings.js';
 import { addLiveGauge, createMetrics } from '../metrics.js';
 import { outboxLag } from '../eventstore/outbox.js';
 import { createQueueDepthProbe } from '../messaging/queueDepth.js';
-import { authModeAtStart, createAuthenticator } from './auth/authenticate.js';
-import { createApiServer } from './server.js';
-import { createVideoUpdates } from './subscriptions/videoUpdates.js';
-import { PgAdvisoryLocker } from './uploads/pgLocker.js';
-import { createTusUploads } from './uploads/tusServer.js';
-import { startUploadSweeper } from './uploads/uploadSweep.js';
+import { authModeAtStart, createAuthenticator } from '../api/auth/authenticate.js';
+import { createApiServer } from '../api/server.js';
+import { createVideoUpdates } from '../api/subscriptions/videoUpdates.js';
+import { PgAdvisoryLocker } from '../api/uploads/pgLocker.js';
+import { createTusUploads } from '../api/uploads/tusServer.js';
+import { startUploadSweeper } from '../api/uploads/uploadSweep.js';
 import { createProgressReporter } from '../eventstore/notifications.js';
 
 /** Most tus requests (one upload each) that hold their upload's lock at once in this process. */
@@ -98,6 +99,7 @@ const server = await createApiServer(
     },
   },
   {
+    typeDefs: await readFile(new URL('../../schema/schema.graphql', import.meta.url), 'utf8'),
     introspection: !production,
     requestTimeoutMs: config.REQUEST_TIMEOUT_SECONDS * 1000,
     subscriptionLimits: { perSocket: config.MAX_SUBSCRIPTIONS_PER_SOCKET, perToken: config.MAX_SUBSCRIPTIONS_PER_TOKEN },

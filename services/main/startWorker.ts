@@ -5,19 +5,20 @@ import { createProgressReporter } from '../eventstore/notifications.js';
 import { createTaskLeases } from '../eventstore/taskLease.js';
 import { createLogger, type Logger } from '../logger.js';
 import { createMediaProcessor, type MediaProcessor } from '../media/processVideo.js';
-import { openStorage, storageSettingsFromConfig } from '../media/storage/create.js';
+import { openStorage } from '../media/storage/create.js';
 import type { MediaStorage } from '../media/storage/types.js';
 import { closeBroker, createBroker } from '../messaging/broker.js';
 import { subscribeDeadLetters } from '../messaging/deadLetterSubscriber.js';
 import { subscribeTasks } from '../messaging/subscriber.js';
-import { brokerSettingsFromConfig, buildBrokerConfig } from '../messaging/topology.js';
+import { buildBrokerConfig } from '../messaging/topology.js';
+import { brokerSettingsFromConfig, storageSettingsFromConfig } from './settings.js';
 import { createMetrics, serveMetrics, type Metrics, type MetricsListener } from '../metrics.js';
-import { listenRefusal } from '../startup.js';
-import { handleTask } from './handleTask.js';
-import { createJobTracker } from './jobTracker.js';
-import { createNoopProcessor } from './noopProcessor.js';
-import { recordDeadLetter } from './recordDeadLetter.js';
-import { measureTask } from './taskMetrics.js';
+import { listenRefusal } from './startup.js';
+import { handleTask } from '../worker/handleTask.js';
+import { createJobTracker } from '../worker/jobTracker.js';
+import { createNoopProcessor } from '../worker/noopProcessor.js';
+import { recordDeadLetter } from '../worker/recordDeadLetter.js';
+import { measureTask } from '../worker/taskMetrics.js';
 
 export interface WorkerOverrides {
   /** Replaces the processor PROCESSOR selects (test entry points compose faulty ones this way). */

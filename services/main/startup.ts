@@ -1,4 +1,5 @@
-import { ErrorCode, FramelogError } from './domain/errors.js';
+import { loadConfig, type Config } from '../config.js';
+import { ErrorCode, FramelogError } from '../domain/errors.js';
 
 /**
  * Exit code of a process that refuses to start with its configuration (a bad setting, production
@@ -35,4 +36,16 @@ export function listenRefusal(error: unknown, setting: string, address: string):
   const problem = LISTEN_PROBLEMS[(error as NodeJS.ErrnoException | null)?.code ?? ''];
   if (problem === undefined) return error;
   return new FramelogError(ErrorCode.CONFIG_INVALID, `${setting}: ${address} ${problem}; set ${setting} to a free port (0 picks any) or stop what uses it.`, { cause: error });
+}
+
+/**
+ * loadConfig for a process's entry point: a bad setting ends the process with one line naming it
+ * (exit 2) instead of an uncaught exception's stack trace.
+ */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): Config {
+  try {
+    return loadConfig(env);
+  } catch (error) {
+    return exitIfRefused(error);
+  }
 }

@@ -1,12 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { loadConfigOrExit } from './config.js';
-import { ErrorCode, FramelogError, messageOf } from './domain/errors.js';
-import { ensureDatabase, migrateToLatest } from './eventstore/migrate.js';
-import { isConnectionError } from './eventstore/pgErrors.js';
-import { createLogger } from './logger.js';
+import { STARTUP_REFUSED_EXIT_CODE, exitRefusingToStart, loadConfigOrExit } from './startup.js';
+import { ErrorCode, FramelogError, messageOf } from '../domain/errors.js';
+import { ensureDatabase, migrateToLatest } from '../eventstore/migrate.js';
+import { isConnectionError } from '../eventstore/pgErrors.js';
+import { createLogger } from '../logger.js';
 import { nextRestartDelay } from './restartPolicy.js';
-import { STARTUP_REFUSED_EXIT_CODE, exitRefusingToStart } from './startup.js';
 
 /**
  * `npm start`: migrates, then runs the API (with the outbox relay) and WORKERS worker processes,
@@ -35,7 +34,8 @@ async function prepareDatabase(): Promise<void> {
   }
 }
 
-const entry = (service: string) => fileURLToPath(new URL(`./${service}/main${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+// The API and worker entry points sit beside this file (services/main/), as .ts under tsx and .js once built.
+const entry = (service: string) => fileURLToPath(new URL(`./${service}${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 const children = new Set<ChildProcess>();
 let stopping = false;
 

@@ -1,5 +1,5 @@
-import { loadConfigOrExit } from '../config.js';
-import { ensureDatabase, migrateToLatest } from './migrate.js';
+import { loadConfigOrExit } from './startup.js';
+import { ensureDatabase, migrateToLatest } from '../eventstore/migrate.js';
 
 // `npm run migrate`: prints each migration's status and exits non-zero on error.
 try {

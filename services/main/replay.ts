@@ -1,8 +1,8 @@
 import cliProgress from 'cli-progress';
-import { loadConfigOrExit } from '../config.js';
+import { loadConfigOrExit } from './startup.js';
 import { messageOf } from '../domain/errors.js';
-import { createDb, createPool } from './db.js';
-import { rebuildProjections } from './rebuild.js';
+import { createDb, createPool } from '../eventstore/db.js';
+import { rebuildProjections } from '../eventstore/rebuild.js';
 
 // `npm run replay`: rebuilds the `videos` projection from the log while the API keeps serving, with a
 // progress bar, then prints the report. Exits non-zero on error.

@@ -1,5 +1,4 @@
-import { loadConfigOrExit } from '../config.js';
-import { exitIfRefused } from '../startup.js';
+import { exitIfRefused, loadConfigOrExit } from './startup.js';
 import { startWorker } from './startWorker.js';
 
 // Entry point of a worker process: the only place that reads the environment.

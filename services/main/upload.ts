@@ -4,8 +4,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
 import { messageOf } from '../domain/errors.js';
-import { multipartUpload } from './multipartUpload.js';
-import { OpenUploads, tusSend, type OpenUpload } from './tusUpload.js';
+import { multipartUpload } from '../cli/multipartUpload.js';
+import { OpenUploads, tusSend, type OpenUpload } from '../cli/tusUpload.js';
 
 // `npm run upload -- <file> [--title T] [--wait] [--resume] [--resumable-above BYTES] [--url U] [--token T]`
 // Exit codes: 0 uploaded (with --wait: PROCESSED), 1 refused or FAILED, 2 bad usage.

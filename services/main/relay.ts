@@ -1,9 +1,10 @@
-import { loadConfigOrExit } from '../config.js';
+import { loadConfigOrExit } from './startup.js';
 import { createDb, createPool } from '../eventstore/db.js';
 import { createLogger } from '../logger.js';
-import { closeBroker, createBroker, type Broker } from './broker.js';
-import { createConfiguredRelay, type OutboxRelay } from './relay.js';
-import { brokerSettingsFromConfig, buildBrokerConfig } from './topology.js';
+import { closeBroker, createBroker, type Broker } from '../messaging/broker.js';
+import type { OutboxRelay } from '../messaging/relay.js';
+import { buildBrokerConfig } from '../messaging/topology.js';
+import { brokerSettingsFromConfig, createConfiguredRelay } from './settings.js';
 
 // Composition root of the standalone relay (`npm run relay`), for deployments that run it apart from
 // the API (RELAY_IN_API=false). Several may run at once: SKIP LOCKED keeps their batches apart.
