@@ -95,7 +95,9 @@ export async function tsTimestampDiscontinuity(dir: string, seconds: number, res
 export async function hdrHevc(dir: string, transfer: 'pq' | 'hlg', seconds: number): Promise<string> {
   const trc = transfer === 'pq' ? 'smpte2084' : 'arib-std-b67';
   const file = path.join(dir, `${transfer === 'pq' ? 'm06-hdr10-pq' : 'm07-hdr-hlg'}.mp4`);
-  await ffmpegCli([...pattern('640x360', seconds), '-c:v', 'libx265', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p10le',
+  // Brightened so the frame reaches highlights that tone-mapping visibly compresses: plain testsrc2 stays near
+  // 100 nits, where the mapped and unmapped frames differed by less than m06's tolerance (ffmpeg 5.1.9).
+  await ffmpegCli([...pattern('640x360', seconds), '-vf', 'eq=brightness=0.2', '-c:v', 'libx265', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p10le',
     '-x265-params', `log-level=error:colorprim=bt2020:transfer=${trc}:colormatrix=bt2020nc`,
     '-color_primaries', 'bt2020', '-color_trc', trc, '-colorspace', 'bt2020nc', '-tag:v', 'hvc1', '-f', 'mp4', file]);
   return file;
