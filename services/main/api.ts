@@ -29,7 +29,8 @@ const log = createLogger('api', config.LOG_LEVEL, { host: hostname() });
 const pool = createPool(config.DATABASE_URL, { max: config.PG_POOL_MAX, applicationName: 'framelog-api' });
 pool.on('error', (error) => log.error({ err: error }, 'idle PostgreSQL connection failed'));
 const db = createDb(pool);
-const storage = await openStorage(storageSettingsFromConfig(config)).catch(exitIfRefused);
+const storageSettings = storageSettingsFromConfig(config);
+const storage = await openStorage(storageSettings).catch(exitIfRefused);
 const production = config.NODE_ENV === 'production';
 
 // Production refuses to start without a token (one line, exit 2); development may run open.
@@ -69,10 +70,10 @@ const authenticate = createAuthenticator(db, { allowOpen: !production, cacheSeco
 const lockPool = createPool(config.DATABASE_URL, { max: UPLOAD_LOCK_CONNECTIONS, applicationName: 'framelog-api-upload-locks' });
 lockPool.on('error', (error) => log.error({ err: error }, 'idle PostgreSQL connection (upload locks) failed'));
 const tus = createTusUploads(
-  { db, storage: storage.storage, log: log.child({ component: 'tus' }), authenticate, reportProgress: createProgressReporter(db, { minIntervalMs: 1_000, minStepPercent: 5, logger: log }) },
-  { mediaRoot: config.MEDIA_ROOT, locker: new PgAdvisoryLocker(lockPool, { acquireTimeoutMs: 30_000, pollMs: 100 }) },
+  { db, log: log.child({ component: 'tus' }), authenticate, reportProgress: createProgressReporter(db, { minIntervalMs: 1_000, minStepPercent: 5, logger: log }) },
+  { storage: storageSettings, locker: new PgAdvisoryLocker(lockPool, { acquireTimeoutMs: 30_000, pollMs: 100 }) },
 );
-const uploadSweeper = startUploadSweeper({ db, storage: storage.storage, resumable: tus.store, log: log.child({ component: 'upload-sweep' }) }, config.UPLOAD_SWEEP_SECONDS * 1000);
+const uploadSweeper = startUploadSweeper({ db, resumable: tus.store, log: log.child({ component: 'upload-sweep' }) }, config.UPLOAD_SWEEP_SECONDS * 1000);
 
 const server = await createApiServer(
   {

@@ -26,3 +26,14 @@ export async function syncAndHashFile(filePath: string): Promise<{ sha256: strin
     await handle.close();
   }
 }
+
+/** Lower-case hex sha256 and length of a stream read to its end (e.g. an object from S3), chunk by chunk. */
+export async function hashStream(source: AsyncIterable<Uint8Array>): Promise<{ sha256: string; sizeBytes: number }> {
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  for await (const chunk of source) {
+    hash.update(chunk);
+    sizeBytes += chunk.byteLength;
+  }
+  return { sha256: hash.digest('hex'), sizeBytes };
+}

@@ -1,16 +1,12 @@
-import { createReadStream } from 'node:fs';
 import { ConcurrencyError, ErrorCode, FramelogError, IllegalTransitionError, NotFoundError } from '../../domain/errors.js';
 import { VideoStatus, hasSource, type VideoState } from '../../domain/video.js';
 import type { Db } from '../../eventstore/db.js';
 import { loadVideo } from '../../eventstore/videos.js';
-import { syncAndHashFile } from '../../media/hashFile.js';
-import type { MediaStorage } from '../../media/storage.js';
 import type { ResumableStore } from '../uploads/resumableStore.js';
 import { recordUpload } from './uploadVideo.js';
 
 export interface FinishUploadDeps {
   db: Db;
-  storage: MediaStorage;
   resumable: ResumableStore;
 }
 
@@ -43,12 +39,7 @@ export async function finishUpload(deps: FinishUploadDeps, videoId: string, by: 
     throw notUploading(state);
   }
   try {
-    const { sha256, sizeBytes } = await storeAndHash(deps, state);
-    if (sizeBytes !== state.sizeBytes) {
-      throw new FramelogError(ErrorCode.UPLOAD_CONFLICT, `The upload of video ${videoId} has ${sizeBytes} of ${state.sizeBytes} bytes; send the rest first.`, {
-        details: { videoId, receivedBytes: sizeBytes, sizeBytes: state.sizeBytes },
-      });
-    }
+    const { sha256, sizeBytes } = await hashComplete(deps, state);
     const record = { videoId, title: state.title, originalFilename: state.originalFilename, contentType: 'application/octet-stream', sizeBytes, sha256, ...by };
     return await recordUpload(deps.db, record, state);
   } catch (error) {
@@ -62,17 +53,21 @@ export async function finishUpload(deps: FinishUploadDeps, videoId: string, by: 
 }
 
 /**
- * The sha256 and size of a finished upload's bytes, durable at its storage key. On local disk the tus
- * file is that key's file: it is fsynced and hashed in place. Any other backend (s3) gets a copy at the
- * key, hashed on the way.
+ * The sha256 and size of a finished upload's bytes, durable at its storage key (ResumableStore.hash: on
+ * local disk the tus file is that key's file; with s3 the multipart upload completed at that key).
+ * Errors: SOURCE_MISSING when nothing is stored, UPLOAD_CONFLICT while bytes are missing.
  */
-async function storeAndHash(deps: FinishUploadDeps, state: VideoState): Promise<{ sha256: string; sizeBytes: number }> {
-  const tusFile = deps.resumable.filePath(state.id);
-  const stored = await deps.storage.readLocal(state.storageKey);
-  await stored?.release();
-  if (stored?.path === tusFile) return syncAndHashFile(tusFile);
-  if ((await deps.resumable.offset(state.id)) === null) {
-    throw new FramelogError(ErrorCode.SOURCE_MISSING, `The bytes of upload ${state.id} are not in storage.`, { details: { videoId: state.id } });
-  }
-  return deps.storage.writeStream(state.storageKey, createReadStream(tusFile), { maxBytes: state.sizeBytes });
+async function hashComplete(deps: FinishUploadDeps, state: VideoState): Promise<{ sha256: string; sizeBytes: number }> {
+  const missing = () => new FramelogError(ErrorCode.SOURCE_MISSING, `The bytes of upload ${state.id} are not in storage.`, { details: { videoId: state.id } });
+  const incomplete = (receivedBytes: number) =>
+    new FramelogError(ErrorCode.UPLOAD_CONFLICT, `The upload of video ${state.id} has ${receivedBytes} of ${state.sizeBytes} bytes; send the rest first.`, {
+      details: { videoId: state.id, receivedBytes, sizeBytes: state.sizeBytes },
+    });
+  const received = await deps.resumable.offset(state.id);
+  if (received === null) throw missing();
+  if (received !== state.sizeBytes) throw incomplete(received);
+  const stored = await deps.resumable.hash(state.id);
+  if (stored === null) throw missing();
+  if (stored.sizeBytes !== state.sizeBytes) throw incomplete(stored.sizeBytes);
+  return stored;
 }

@@ -1,26 +1,36 @@
 import path from 'node:path';
-import type { FileStore } from '@tus/file-store';
+import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/utils';
+import { syncAndHashFile } from '../../media/hashFile.js';
+import type { S3UploadStore } from './s3UploadStore.js';
 
 /**
  * The tus side of a resumable upload, as the commands see it: the upload resource named by the video id
- * in the tus data store (file store for local storage), whose bytes live at the video's storage key.
+ * in the tus data store (the file store with STORAGE=local, S3UploadStore with s3), whose bytes end up at
+ * the video's storage key.
  */
 export interface ResumableStore {
   /** Creates the empty upload resource of `sizeBytes` bytes, so the client only ever HEADs and PATCHes it. */
   create(videoId: string, sizeBytes: number): Promise<void>;
   /** Bytes received so far, or null when the resource does not exist (never created, or removed). */
   offset(videoId: string): Promise<number | null>;
-  /** Removes the bytes and the offset record; a missing resource is fine. */
+  /** Removes the bytes and the offset record (and with s3 an unfinished multipart upload); a missing resource is fine. */
   remove(videoId: string): Promise<void>;
-  /** The local file the bytes accumulate in. */
-  filePath(videoId: string): string;
+  /**
+   * The sha256 and size of the bytes stored at the upload's storage key, made durable first (local:
+   * fsync; s3: a completed multipart upload), read as a stream. Null when nothing is stored there.
+   */
+  hash(videoId: string): Promise<{ sha256: string; sizeBytes: number } | null>;
 }
 
+/** The tus data stores framelog uses: one per STORAGE backend. */
+export type UploadDataStore = FileStore | S3UploadStore;
+
 const isMissing = (error: unknown) => error === ERRORS.FILE_NOT_FOUND || error === ERRORS.FILE_NO_LONGER_EXISTS;
+const isMissingFile = (error: unknown) => error instanceof Error && 'code' in error && error.code === 'ENOENT';
 
 /** A ResumableStore over the tus server's own data store, so both see the same offsets. */
-export function resumableStoreOf(datastore: FileStore): ResumableStore {
+export function resumableStoreOf(datastore: UploadDataStore): ResumableStore {
   return {
     async create(videoId, sizeBytes) {
       await datastore.create(new Upload({ id: videoId, size: sizeBytes, offset: 0, creation_date: new Date().toISOString() }));
@@ -33,7 +43,13 @@ export function resumableStoreOf(datastore: FileStore): ResumableStore {
         throw error;
       }
     },
-    filePath: (videoId) => path.resolve(datastore.directory, videoId),
+    async hash(videoId) {
+      if (!(datastore instanceof FileStore)) return datastore.hashStored(videoId);
+      return syncAndHashFile(path.resolve(datastore.directory, videoId)).catch((error: unknown) => {
+        if (isMissingFile(error)) return null;
+        throw error;
+      });
+    },
     async remove(videoId) {
       try {
         await datastore.remove(videoId);

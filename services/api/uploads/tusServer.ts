@@ -10,13 +10,14 @@ import type { Db } from '../../eventstore/db.js';
 import { loadUploadStart } from '../../eventstore/uploads.js';
 import { loadVideo } from '../../eventstore/videos.js';
 import { RESUMABLE_PREFIX } from '../../media/keys.js';
-import type { MediaStorage } from '../../media/storage.js';
+import type { StorageSettings } from '../../media/storage/create.js';
 import type { Logger } from '../../logger.js';
 import type { Authenticator, Principal } from '../auth/authenticate.js';
 import { can } from '../auth/roles.js';
 import { endUpload } from '../commands/endUpload.js';
 import { finishUpload, notUploading, type Actor } from '../commands/finishUpload.js';
-import { resumableStoreOf, type ResumableStore } from './resumableStore.js';
+import { resumableStoreOf, type ResumableStore, type UploadDataStore } from './resumableStore.js';
+import { S3UploadStore } from './s3UploadStore.js';
 import { mapTusError, tusRefusal } from './tusErrors.js';
 
 /** Where the tus endpoint is mounted; an upload's URL is `${UPLOADS_PATH}/<video id>`. */
@@ -24,7 +25,6 @@ export const UPLOADS_PATH = '/uploads';
 
 export interface TusUploadsDeps {
   db: Db;
-  storage: MediaStorage;
   log: Logger;
   authenticate: Authenticator;
   /** Received bytes in percent, throttled and sent on to `videoUpdated` by the caller. */
@@ -32,8 +32,11 @@ export interface TusUploadsDeps {
 }
 
 export interface TusUploadsOptions {
-  /** MEDIA_ROOT: the file store keeps uploads under its `resumable/` directory (keys `resumable/<id>`). */
-  mediaRoot: string;
+  /**
+   * Where the bytes go: with `local`, the tus file store under MEDIA_ROOT's `resumable/` directory (keys
+   * `resumable/<id>`); with `s3`, @tus/s3-store on the bucket at the same keys (S3UploadStore).
+   */
+  storage: StorageSettings;
   /** Serialises the requests of one upload across API processes (PgAdvisoryLocker). */
   locker: Locker;
 }
@@ -47,14 +50,19 @@ export interface TusUploads {
 const videoId = z.uuid();
 const correlationHeader = z.uuid();
 
+/** The tus data store of a STORAGE backend. */
+export function dataStoreFor(storage: StorageSettings): UploadDataStore {
+  return storage.kind === 'local' ? new FileStore({ directory: path.join(path.resolve(storage.root), RESUMABLE_PREFIX) }) : new S3UploadStore(storage);
+}
+
 /**
- * The tus 1.0 endpoint for resumable uploads (DESIGN §12), on @tus/server with its file store. Uploads
- * are created by the createUpload mutation, never by a tus POST: an upload's id is its video's id. Every
+ * The tus 1.0 endpoint for resumable uploads (DESIGN §12), on @tus/server with the data store of the
+ * STORAGE backend (dataStoreFor). Uploads are created by the createUpload mutation, never by a tus POST: an upload's id is its video's id. Every
  * request carries the API's bearer token; only the principal that opened an upload may HEAD, PATCH or
  * DELETE it. The last byte completes the upload (finishUpload), a DELETE cancels it (endUpload).
  */
 export function createTusUploads(deps: TusUploadsDeps, options: TusUploadsOptions): TusUploads {
-  const datastore = new FileStore({ directory: path.join(path.resolve(options.mediaRoot), RESUMABLE_PREFIX) });
+  const datastore = dataStoreFor(options.storage);
   const store = resumableStoreOf(datastore);
   const server = new Server({
     path: UPLOADS_PATH,

@@ -2,14 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { Db } from '../../eventstore/db.js';
 import { listPendingUploads } from '../../eventstore/uploads.js';
 import type { Logger } from '../../logger.js';
-import type { MediaStorage } from '../../media/storage.js';
 import { endUpload } from '../commands/endUpload.js';
 import { finishUpload } from '../commands/finishUpload.js';
 import type { ResumableStore } from './resumableStore.js';
 
 export interface UploadSweepDeps {
   db: Db;
-  storage: MediaStorage;
   resumable: ResumableStore;
   log: Logger;
 }

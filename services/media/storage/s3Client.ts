@@ -1,6 +1,6 @@
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { HeadBucketCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { HeadBucketCommand, S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { ErrorCode, FramelogError, messageOf } from '../../domain/errors.js';
 
 /** Where an S3-compatible store is and how to talk to it (the S3_* settings, DESIGN §12). */
@@ -21,12 +21,13 @@ export interface S3Settings {
 const MAX_SOCKETS = 64;
 
 /**
- * An S3 client for any S3-compatible store. Checksums only "when required": the SDK's default (a CRC32
- * trailer on every upload, sent as `aws-chunked`) is refused by stores that are not AWS (Swift's s3api
- * answers 500), and the sha256 that matters is computed by writeStream itself.
+ * The configuration of every S3 client framelog makes (MediaStorage's and the tus S3 store's, which
+ * builds its own client from it), for any S3-compatible store. Checksums only "when required": the SDK's
+ * default (a CRC32 trailer on every upload, sent as `aws-chunked`) is refused by stores that are not AWS
+ * (Swift's s3api answers 500), and the sha256 that matters is computed by framelog itself.
  */
-export function createS3Client(settings: S3Settings): S3Client {
-  return new S3Client({
+export function s3ClientConfig(settings: Omit<S3Settings, 'bucket' | 'prefix'>): S3ClientConfig {
+  return {
     endpoint: settings.endpoint,
     region: settings.region,
     forcePathStyle: settings.forcePathStyle,
@@ -41,7 +42,12 @@ export function createS3Client(settings: S3Settings): S3Client {
       // Idle time on a socket, not the length of a transfer: a long download or upload keeps going.
       requestTimeout: 60_000,
     },
-  });
+  };
+}
+
+/** An S3 client for any S3-compatible store (s3ClientConfig). */
+export function createS3Client(settings: S3Settings): S3Client {
+  return new S3Client(s3ClientConfig(settings));
 }
 
 /** Whether an S3 call failed because the object (or upload) is not there. */
