@@ -1,57 +1,40 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { FileStore } from '@tus/file-store';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUpload } from '../../services/api/commands/createUpload.js';
 import { endUpload } from '../../services/api/commands/endUpload.js';
 import { finishUpload } from '../../services/api/commands/finishUpload.js';
 import { PgAdvisoryLocker } from '../../services/api/uploads/pgLocker.js';
-import { resumableStoreOf, type ResumableStore } from '../../services/api/uploads/resumableStore.js';
+import { resumableStoreOf, type ResumableStore, type UploadDataStore } from '../../services/api/uploads/resumableStore.js';
+import { dataStoreFor } from '../../services/api/uploads/tusServer.js';
 import { sweepUploads } from '../../services/api/uploads/uploadSweep.js';
 import { FramelogError } from '../../services/domain/errors.js';
 import { auditLog } from '../../services/eventstore/audit.js';
 import { createPool } from '../../services/eventstore/db.js';
 import { rebuildProjections } from '../../services/eventstore/rebuild.js';
 import { createLogger } from '../../services/logger.js';
-import { LocalDiskStorage } from '../../services/media/storage.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { openTestStore, type TestStore } from '../helpers/stores.js';
 
-// The commands behind tus, against a real database and file store: completion is recorded once however
-// often and however concurrently it runs, expiry and completion exclude each other, and the advisory-lock
-// Locker serialises one upload across pools (as across API processes).
+// The commands behind tus, against a real database and each tus data store (the file store with
+// STORAGE=local, @tus/s3-store on the local Swift with s3): completion is recorded once however often
+// and however concurrently it runs, expiry and completion exclude each other and remove every byte, and
+// the advisory-lock Locker serialises one upload across pools (as across API processes).
 
 let t: TestDatabase;
-let mediaRoot: string;
-let datastore: FileStore;
-let resumable: ResumableStore;
-let storage: LocalDiskStorage;
 const log = createLogger('test', 'silent');
 const by = { actor: 'alice', correlationId: randomUUID() };
 const HOUR = 3_600_000;
 
 beforeAll(async () => {
   t = await createTestDatabase();
-  mediaRoot = await mkdtemp(path.join(tmpdir(), 'framelog-tus-'));
-  datastore = new FileStore({ directory: path.join(mediaRoot, 'resumable') });
-  resumable = resumableStoreOf(datastore);
-  storage = new LocalDiskStorage(mediaRoot);
 });
 afterAll(async () => {
   await t.drop();
-  await rm(mediaRoot, { recursive: true, force: true });
 });
-
-const deps = () => ({ db: t.db, storage, resumable, log });
-
-/** An open upload with `received` of its `bytes` already stored. */
-async function uploadWith(bytes: Buffer, received = bytes.length) {
-  const { video } = await createUpload({ ...deps(), maxUploadBytes: 1 << 30, uploadExpiryMs: HOUR }, { filename: 'a.mp4', sizeBytes: bytes.length, title: null, ...by });
-  if (received > 0) await datastore.write(Readable.from([bytes.subarray(0, received)]), video.id, 0);
-  return video.id;
-}
 
 async function typesOf(videoId: string): Promise<string[]> {
   const rows = await t.db.selectFrom('events').select('type').where('stream_id', '=', videoId).orderBy('version').execute();
@@ -65,73 +48,126 @@ async function codeOf(promise: Promise<unknown>): Promise<string> {
   return (error as FramelogError).code;
 }
 
-describe('finishUpload', () => {
-  it('two completions racing record one VideoUploaded with the bytes’ sha256 and enqueue one task; both return the completed video', async () => {
-    const bytes = randomBytes(3 * 1024 * 1024);
-    const videoId = await uploadWith(bytes);
-    const results = await Promise.all([finishUpload(deps(), videoId, by), finishUpload(deps(), videoId, by), finishUpload(deps(), videoId, by)]);
-    expect(results.map((video) => video.status)).toEqual(['QUEUED', 'QUEUED', 'QUEUED']);
-    expect(await typesOf(videoId)).toEqual(['UploadStarted', 'VideoUploaded']);
-    expect(await outboxRows(videoId)).toBe(1);
-    expect(results[0]?.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
-    // And once more later (a repeated hook): nothing new.
-    await finishUpload(deps(), videoId, by);
-    expect(await typesOf(videoId)).toHaveLength(2);
+describe.each(['local', 's3'] as const)('on %s storage', (backend) => {
+  let store: TestStore;
+  let scratch: string;
+  let datastore: UploadDataStore;
+  let resumable: ResumableStore;
+
+  beforeAll(async () => {
+    store = await openTestStore(backend);
+    scratch = await mkdtemp(path.join(tmpdir(), 'framelog-tus-'));
+    const env = store.env;
+    datastore = dataStoreFor(
+      backend === 'local'
+        ? { kind: 'local', root: env.MEDIA_ROOT! }
+        : {
+            kind: 's3',
+            endpoint: env.S3_ENDPOINT!,
+            region: env.S3_REGION!,
+            bucket: env.S3_BUCKET!,
+            credentials: { accessKeyId: env.S3_ACCESS_KEY_ID!, secretAccessKey: env.S3_SECRET_ACCESS_KEY! },
+            forcePathStyle: true,
+            prefix: '',
+            scratchDir: scratch,
+          },
+    );
+    resumable = resumableStoreOf(datastore);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await rm(scratch, { recursive: true, force: true });
   });
 
-  it('refuses an upload whose bytes are not all there (UPLOAD_CONFLICT) and changes nothing', async () => {
-    const videoId = await uploadWith(randomBytes(1000), 400);
-    expect(await codeOf(finishUpload(deps(), videoId, by))).toBe('UPLOAD_CONFLICT');
-    expect(await typesOf(videoId)).toEqual(['UploadStarted']);
+  const deps = () => ({ db: t.db, resumable, log });
+
+  /** An open upload with `received` of its `bytes` already stored. */
+  async function uploadWith(bytes: Buffer, received = bytes.length) {
+    const { video } = await createUpload({ ...deps(), maxUploadBytes: 1 << 30, uploadExpiryMs: HOUR }, { filename: 'a.mp4', sizeBytes: bytes.length, title: null, ...by });
+    if (received > 0) await datastore.write(Readable.from([bytes.subarray(0, received)]), video.id, 0);
+    return video.id;
+  }
+
+  /** Everything stored for an upload: its bytes, the offset record and (s3) a short last part, or an unfinished multipart upload. */
+  async function storedFor(videoId: string): Promise<string[]> {
+    return [...(await store.keys(`resumable/${videoId}`)), ...(await store.leftovers()).filter((key) => key.includes(videoId))];
+  }
+
+  describe('finishUpload', () => {
+    it('two completions racing record one VideoUploaded with the bytes’ sha256 and enqueue one task; both return the completed video', async () => {
+      const bytes = randomBytes(3 * 1024 * 1024);
+      const videoId = await uploadWith(bytes);
+      const results = await Promise.all([finishUpload(deps(), videoId, by), finishUpload(deps(), videoId, by), finishUpload(deps(), videoId, by)]);
+      expect(results.map((video) => video.status)).toEqual(['QUEUED', 'QUEUED', 'QUEUED']);
+      expect(await typesOf(videoId)).toEqual(['UploadStarted', 'VideoUploaded']);
+      expect(await outboxRows(videoId)).toBe(1);
+      expect(results[0]?.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+      // The bytes are at the storage key VideoUploaded names, beside the offset record; nothing unfinished.
+      expect((await store.bytes(`resumable/${videoId}`)).equals(bytes)).toBe(true);
+      expect(await storedFor(videoId)).toEqual([`resumable/${videoId}`, `resumable/${videoId}${backend === 'local' ? '.json' : '.info'}`]);
+      // And once more later (a repeated hook): nothing new.
+      await finishUpload(deps(), videoId, by);
+      expect(await typesOf(videoId)).toHaveLength(2);
+    });
+
+    it('refuses an upload whose bytes are not all there (UPLOAD_CONFLICT) and changes nothing', async () => {
+      const videoId = await uploadWith(randomBytes(1000), 400);
+      expect(await codeOf(finishUpload(deps(), videoId, by))).toBe('UPLOAD_CONFLICT');
+      expect(await typesOf(videoId)).toEqual(['UploadStarted']);
+    });
   });
-});
 
-describe('sweepUploads', () => {
-  it('expires an unfinished upload past its time (UploadExpired, bytes removed) and leaves one in time alone', async () => {
-    const late = await uploadWith(randomBytes(1000), 400);
-    const untouched = await uploadWith(randomBytes(1000), 0);
-    const report = await sweepUploads(deps(), new Date(Date.now() + 2 * HOUR));
-    expect(report.expired).toBeGreaterThanOrEqual(2);
-    expect(await typesOf(late)).toEqual(['UploadStarted', 'UploadExpired']);
-    expect(await typesOf(untouched)).toEqual(['UploadStarted', 'UploadExpired']);
-    await expect(stat(path.join(mediaRoot, 'resumable', late))).rejects.toMatchObject({ code: 'ENOENT' });
-    expect(await resumable.offset(late)).toBeNull();
-    // After expiry a completion is refused with UPLOAD_EXPIRED and enqueues nothing.
-    expect(await codeOf(finishUpload(deps(), late, by))).toBe('UPLOAD_EXPIRED');
-    expect(await outboxRows(late)).toBe(0);
+  describe('sweepUploads', () => {
+    it('expires an unfinished upload past its time (UploadExpired, bytes removed) and leaves one in time alone', async () => {
+      const late = await uploadWith(randomBytes(1000), 400);
+      const untouched = await uploadWith(randomBytes(1000), 0);
+      // s3: a multipart upload and .info for both, and the 400 bytes short of a part as .part.
+      expect(await storedFor(late)).not.toEqual([]);
+      expect(await storedFor(untouched)).not.toEqual([]);
+      const report = await sweepUploads(deps(), new Date(Date.now() + 2 * HOUR));
+      expect(report.expired).toBeGreaterThanOrEqual(2);
+      expect(await typesOf(late)).toEqual(['UploadStarted', 'UploadExpired']);
+      expect(await typesOf(untouched)).toEqual(['UploadStarted', 'UploadExpired']);
+      expect(await storedFor(late)).toEqual([]);
+      expect(await storedFor(untouched)).toEqual([]);
+      expect(await resumable.offset(late)).toBeNull();
+      // After expiry a completion is refused with UPLOAD_EXPIRED and enqueues nothing.
+      expect(await codeOf(finishUpload(deps(), late, by))).toBe('UPLOAD_EXPIRED');
+      expect(await outboxRows(late)).toBe(0);
 
-    const fresh = await uploadWith(randomBytes(1000), 400);
-    await sweepUploads(deps(), new Date());
-    expect(await typesOf(fresh)).toEqual(['UploadStarted']);
+      const fresh = await uploadWith(randomBytes(1000), 400);
+      await sweepUploads(deps(), new Date());
+      expect(await typesOf(fresh)).toEqual(['UploadStarted']);
+    });
+
+    it('completes an upload whose bytes all arrived but whose completion was never recorded', async () => {
+      const videoId = await uploadWith(randomBytes(2000));
+      const report = await sweepUploads(deps());
+      expect(report.finished).toBe(1);
+      expect(await typesOf(videoId)).toEqual(['UploadStarted', 'VideoUploaded']);
+    });
+
+    it('expiry racing a completion: exactly one of them is recorded', async () => {
+      const videoId = await uploadWith(randomBytes(2000));
+      const outcomes = await Promise.allSettled([endUpload(deps(), videoId, { kind: 'expired' }, by), finishUpload(deps(), videoId, by)]);
+      const types = await typesOf(videoId);
+      expect(types).toHaveLength(2);
+      expect(['UploadExpired', 'VideoUploaded']).toContain(types[1]);
+      expect(outcomes.filter((o) => o.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
+      expect(await outboxRows(videoId)).toBe(types[1] === 'VideoUploaded' ? 1 : 0);
+    });
   });
 
-  it('completes an upload whose bytes all arrived but whose completion was never recorded', async () => {
-    const videoId = await uploadWith(randomBytes(2000));
-    const report = await sweepUploads(deps());
-    expect(report.finished).toBe(1);
-    expect(await typesOf(videoId)).toEqual(['UploadStarted', 'VideoUploaded']);
-  });
-
-  it('expiry racing a completion: exactly one of them is recorded', async () => {
-    const videoId = await uploadWith(randomBytes(2000));
-    const outcomes = await Promise.allSettled([endUpload(deps(), videoId, { kind: 'expired' }, by), finishUpload(deps(), videoId, by)]);
-    const types = await typesOf(videoId);
-    expect(types).toHaveLength(2);
-    expect(['UploadExpired', 'VideoUploaded']).toContain(types[1]);
-    expect(outcomes.filter((o) => o.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
-    expect(await outboxRows(videoId)).toBe(types[1] === 'VideoUploaded' ? 1 : 0);
-  });
-});
-
-describe('projections', () => {
-  it('the audit and a rebuild agree with the live rows of uploads opened, completed, expired and cancelled', async () => {
-    await uploadWith(randomBytes(100), 10);
-    const cancelled = await uploadWith(randomBytes(100), 10);
-    await endUpload(deps(), cancelled, { kind: 'cancelled' }, by);
-    const audit = await auditLog(t.db, {});
-    expect(audit.mismatches).toEqual([]);
-    expect(audit.ok).toBe(true);
-    expect((await rebuildProjections(t.db)).differences).toBe(0);
+  describe('projections', () => {
+    it('the audit and a rebuild agree with the live rows of uploads opened, completed, expired and cancelled', async () => {
+      await uploadWith(randomBytes(100), 10);
+      const cancelled = await uploadWith(randomBytes(100), 10);
+      await endUpload(deps(), cancelled, { kind: 'cancelled' }, by);
+      const audit = await auditLog(t.db, {});
+      expect(audit.mismatches).toEqual([]);
+      expect(audit.ok).toBe(true);
+      expect((await rebuildProjections(t.db)).differences).toBe(0);
+    });
   });
 });
 
