@@ -1,7 +1,7 @@
 import { ErrorCode, FramelogError, IllegalTransitionError, NotFoundError } from './errors.js';
 import type { EventOf, MediaInfo, Poster, Rendition, VideoEvent } from './events.js';
 import { backoffDelayMs, decideTask } from './task.js';
-import { canRetry, evolve, isTerminal, VideoStatus, type VideoState } from './video.js';
+import { canRetry, evolve, hasSource, isTerminal, VideoStatus, type VideoState } from './video.js';
 
 /** The failure policy of tasks (DESIGN §1 guarantee 3), from the settings. */
 export interface TaskPolicy {
@@ -35,6 +35,7 @@ export type RequestCommand =
 /** What may be asked of a video. Each names the video; the worker's ones also the task they serve. */
 export type VideoCommand =
   | RequestCommand
+  | UploadCommand
   | { type: 'StartAttempt'; videoId: string; taskId: string; workerId: string; interruptedAttempt: number | null }
   | { type: 'SucceedAttempt'; videoId: string; taskId: string; attempt: number; result: AttemptResult; elapsedMs: number }
   | { type: 'FailAttempt'; videoId: string; taskId: string; attempt: number; error: AttemptError }
@@ -94,6 +95,10 @@ export function decide(command: VideoCommand, state: VideoState | null, policy: 
     }
     case 'RecordDeadLetter':
       return decideDeadLetter(command, state);
+    case 'StartUpload':
+    case 'CancelUpload':
+    case 'ExpireUpload':
+      return decideUpload(command, state, now);
   }
 }
 
@@ -192,4 +197,71 @@ function decideDeadLetter(command: Extract<VideoCommand, { type: 'RecordDeadLett
     ? 'The broker stopped delivering the task: every delivery ended without an outcome (a worker crashed or was killed each time).'
     : `The task's message was dead-lettered (${command.reason ?? 'no reason given'}) before any outcome was recorded.`;
   return { events: [{ type: 'VideoFailed', data: { taskId: command.taskId, attempts: state.attempts, code, message } }], settle: ACK };
+}
+
+/** What a resumable upload's later commands are judged by: the terms its UploadStarted set. */
+export type UploadTerms = Pick<EventOf<'UploadStarted'>['data'], 'owner' | 'expiresAt'>;
+
+/** What may be asked of a resumable upload (DESIGN §12): open it (createUpload), end it. Its completion is UploadVideo. */
+export type UploadCommand =
+  /** `data` as the API built it (new task, key, owner, expiry); `maxUploadBytes` is MAX_UPLOAD_BYTES. */
+  | { type: 'StartUpload'; videoId: string; data: EventOf<'UploadStarted'>['data']; maxUploadBytes: number }
+  /** tus DELETE: `requestedBy` is the caller's principal, `receivedBytes` what the store holds. */
+  | { type: 'CancelUpload'; videoId: string; terms: UploadTerms; requestedBy: string; receivedBytes: number }
+  /** The sweep: an upload that may be past its expiry. */
+  | { type: 'ExpireUpload'; videoId: string; terms: UploadTerms; receivedBytes: number };
+
+/**
+ * `decide` for resumable uploads: no message to settle. Refusals are typed errors (StartUpload:
+ * BAD_USER_INPUT, UPLOAD_EMPTY, UPLOAD_TOO_LARGE, ILLEGAL_TRANSITION; CancelUpload: VIDEO_NOT_FOUND,
+ * FORBIDDEN, notUploading's codes, UPLOAD_EXPIRED); ExpireUpload is the system's and never refused:
+ * an upload that is complete, ended or still in time decides to do nothing.
+ */
+export function decideUpload(command: UploadCommand, state: VideoState | null, now: Date): Decision {
+  switch (command.type) {
+    case 'StartUpload':
+      checkDeclaredSize(command.data.sizeBytes, command.maxUploadBytes);
+      if (state !== null) throw new IllegalTransitionError(state.status, 'UploadStarted', 'the video already exists');
+      return { events: [{ type: 'UploadStarted', data: command.data }], settle: null };
+    case 'CancelUpload': {
+      if (state === null) throw new NotFoundError(command.videoId);
+      if (command.requestedBy !== command.terms.owner) {
+        throw new FramelogError(ErrorCode.FORBIDDEN, 'This upload belongs to another principal; send it with the token that created it.');
+      }
+      if (state.status !== VideoStatus.UPLOADING) throw notUploading(state);
+      if (isExpired(command.terms, now)) throw expiredError(command.terms);
+      const { receivedBytes, requestedBy } = command;
+      return { events: [{ type: 'UploadCancelled', data: { taskId: state.currentTaskId, receivedBytes, requestedBy } }], settle: null };
+    }
+    case 'ExpireUpload':
+      if (state?.status !== VideoStatus.UPLOADING || !isExpired(command.terms, now)) return nothing(null);
+      return { events: [{ type: 'UploadExpired', data: { taskId: state.currentTaskId, receivedBytes: command.receivedBytes } }], settle: null };
+  }
+}
+
+/** Whether an upload's time is up (UPLOAD_EXPIRY_HOURS after it was opened). */
+export const isExpired = (terms: Pick<UploadTerms, 'expiresAt'>, now: Date): boolean => Date.parse(terms.expiresAt) <= now.getTime();
+
+/** UPLOAD_EXPIRED for a request on an upload past its time that the sweep has not ended yet. */
+export const expiredError = (terms: Pick<UploadTerms, 'expiresAt'>): FramelogError =>
+  new FramelogError(ErrorCode.UPLOAD_EXPIRED, `The upload expired at ${terms.expiresAt}; open a new one with createUpload.`);
+
+/** BAD_USER_INPUT, UPLOAD_EMPTY or UPLOAD_TOO_LARGE for a size no upload may declare. */
+function checkDeclaredSize(sizeBytes: number, maxUploadBytes: number): void {
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) {
+    throw new FramelogError(ErrorCode.BAD_USER_INPUT, `sizeBytes must be a whole number of bytes, not ${sizeBytes}.`);
+  }
+  if (sizeBytes === 0) throw new FramelogError(ErrorCode.UPLOAD_EMPTY, 'The upload is empty; send a video file.');
+  if (sizeBytes > maxUploadBytes) {
+    throw new FramelogError(ErrorCode.UPLOAD_TOO_LARGE, `The upload is larger than the limit of ${maxUploadBytes} bytes.`, { details: { maxBytes: maxUploadBytes } });
+  }
+}
+
+/** The typed refusal for a request on an upload that is no longer in progress: complete (UPLOAD_CONFLICT), expired or cancelled. */
+export function notUploading(state: VideoState): FramelogError {
+  if (hasSource(state)) {
+    return new FramelogError(ErrorCode.UPLOAD_CONFLICT, `The upload of video ${state.id} is already complete.`, { details: { videoId: state.id, status: state.status } });
+  }
+  const code = state.lastError?.code === ErrorCode.UPLOAD_CANCELLED ? ErrorCode.UPLOAD_CANCELLED : ErrorCode.UPLOAD_EXPIRED;
+  return new FramelogError(code, `The upload of video ${state.id} has ended (${code}); open a new one with createUpload.`, { details: { videoId: state.id } });
 }

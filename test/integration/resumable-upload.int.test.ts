@@ -149,7 +149,7 @@ describe.each(['local', 's3'] as const)('on %s storage', (backend) => {
 
     it('expiry racing a completion: exactly one of them is recorded', async () => {
       const videoId = await uploadWith(randomBytes(2000));
-      const outcomes = await Promise.allSettled([endUpload(deps(), videoId, { kind: 'expired' }, by), finishUpload(deps(), videoId, by)]);
+      const outcomes = await Promise.allSettled([endUpload({ ...deps(), now: () => new Date(Date.now() + 2 * HOUR) }, videoId, { kind: 'expired' }, by), finishUpload(deps(), videoId, by)]);
       const types = await typesOf(videoId);
       expect(types).toHaveLength(2);
       expect(['UploadExpired', 'VideoUploaded']).toContain(types[1]);

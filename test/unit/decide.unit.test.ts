@@ -4,7 +4,7 @@ import { decide, type AttemptResult, type Decision, type TaskPolicy, type VideoC
 import type { FramelogError } from '../../services/domain/errors.js';
 import { ErrorCode } from '../../services/domain/errors.js';
 import type { VideoEvent } from '../../services/domain/events.js';
-import { failedAttempt, given, processed, retryRequested, started, uploaded, videoFailed } from '../helpers/events.js';
+import { failedAttempt, given, processed, retryRequested, started, uploadCancelled, uploadExpired, uploadStarted, uploaded, videoFailed } from '../helpers/events.js';
 
 // given(events).when(command).then(events, settle): every rule of decide(), no broker, no database.
 
@@ -144,5 +144,50 @@ describe('decide: dead-letter (the watch queue)', () => {
     spec([uploaded(task), started(task), processed(task)]).when(deadLetter('delivery_limit')).then({ events: [], settle: ack });
     spec([uploaded(task), started(task), videoFailed(task), retryRequested(randomUUID())]).when(deadLetter('rejected')).then({ events: [], settle: ack });
     spec([]).when(deadLetter('rejected')).then({ events: [], settle: ack });
+  });
+});
+
+describe('decide: resumable uploads (createUpload, tus DELETE, the expiry sweep)', () => {
+  const opened = uploadStarted(task);
+  const data = opened.data as Extract<VideoEvent, { type: 'UploadStarted' }>['data'];
+  const terms = { owner: 'alice', expiresAt: data.expiresAt };
+  const startUpload = (sizeBytes: number): VideoCommand => ({ type: 'StartUpload', videoId, data: { ...data, sizeBytes }, maxUploadBytes: 100 });
+  const cancel = (requestedBy = 'alice', expiresAt = terms.expiresAt): VideoCommand => ({ type: 'CancelUpload', videoId, terms: { owner: 'alice', expiresAt }, requestedBy, receivedBytes: 4 });
+  const expire = (expiresAt: string): VideoCommand => ({ type: 'ExpireUpload', videoId, terms: { ...terms, expiresAt }, receivedBytes: 4 });
+  const past = '2026-11-30T11:59:59.000Z';
+
+  it('createUpload opens a new stream with UploadStarted', () => {
+    spec([]).when(startUpload(100)).then({ events: [{ type: 'UploadStarted', data: { ...data, sizeBytes: 100 } }], settle: null });
+  });
+  it('createUpload refuses a size above MAX_UPLOAD_BYTES, an empty or fractional one, and an existing stream', () => {
+    spec([]).when(startUpload(101)).throws(ErrorCode.UPLOAD_TOO_LARGE);
+    spec([]).when(startUpload(0)).throws(ErrorCode.UPLOAD_EMPTY);
+    spec([]).when(startUpload(1.5)).throws(ErrorCode.BAD_USER_INPUT);
+    spec([]).when(startUpload(-1)).throws(ErrorCode.BAD_USER_INPUT);
+    spec([opened]).when(startUpload(10)).throws(ErrorCode.ILLEGAL_TRANSITION);
+  });
+  it('the owner cancels an upload in progress: UploadCancelled with the bytes received', () => {
+    spec([opened]).when(cancel()).then({ events: [{ type: 'UploadCancelled', data: { taskId: task, receivedBytes: 4, requestedBy: 'alice' } }], settle: null });
+  });
+  it('a cancel by another principal is FORBIDDEN, of an unknown upload VIDEO_NOT_FOUND, after its expiry UPLOAD_EXPIRED', () => {
+    spec([opened]).when(cancel('bob')).throws(ErrorCode.FORBIDDEN);
+    spec([]).when(cancel()).throws(ErrorCode.VIDEO_NOT_FOUND);
+    spec([opened]).when(cancel('alice', past)).throws(ErrorCode.UPLOAD_EXPIRED);
+  });
+  it('a cancel after the upload completed is UPLOAD_CONFLICT, after it ended its end’s code', () => {
+    spec([opened, uploaded(task, { storageKey: 'resumable/x' })]).when(cancel()).throws(ErrorCode.UPLOAD_CONFLICT);
+    spec([opened, uploadCancelled(task)]).when(cancel()).throws(ErrorCode.UPLOAD_CANCELLED);
+    spec([opened, uploadExpired(task)]).when(cancel()).throws(ErrorCode.UPLOAD_EXPIRED);
+  });
+  it('the sweep expires an upload in progress past its time: UploadExpired with the bytes received', () => {
+    spec([opened]).when(expire(past)).then({ events: [{ type: 'UploadExpired', data: { taskId: task, receivedBytes: 4 } }], settle: null });
+    spec([opened]).when(expire(now.toISOString())).then({ events: [{ type: 'UploadExpired', data: { taskId: task, receivedBytes: 4 } }], settle: null });
+  });
+  it('the sweep does nothing to an upload still in time, complete, ended or unknown', () => {
+    const none = { events: [], settle: null };
+    spec([opened]).when(expire(terms.expiresAt)).then(none);
+    spec([opened, uploaded(task, { storageKey: 'resumable/x' })]).when(expire(past)).then(none);
+    spec([opened, uploadCancelled(task)]).when(expire(past)).then(none);
+    spec([]).when(expire(past)).then(none);
   });
 });

@@ -1,4 +1,5 @@
 import { ConcurrencyError, ErrorCode, FramelogError, IllegalTransitionError, NotFoundError } from '../../domain/errors.js';
+import { notUploading } from '../../domain/decide.js';
 import { VideoStatus, hasSource, type VideoState } from '../../domain/video.js';
 import type { Db } from '../../eventstore/db.js';
 import { loadVideo } from '../../eventstore/videos.js';
@@ -13,15 +14,6 @@ export interface FinishUploadDeps {
 export interface Actor {
   actor: string;
   correlationId: string;
-}
-
-/** The typed refusal for a tus request on an upload that is no longer in progress. */
-export function notUploading(state: VideoState): FramelogError {
-  if (hasSource(state)) {
-    return new FramelogError(ErrorCode.UPLOAD_CONFLICT, `The upload of video ${state.id} is already complete.`, { details: { videoId: state.id, status: state.status } });
-  }
-  const code = state.lastError?.code === ErrorCode.UPLOAD_CANCELLED ? ErrorCode.UPLOAD_CANCELLED : ErrorCode.UPLOAD_EXPIRED;
-  return new FramelogError(code, `The upload of video ${state.id} has ended (${code}); open a new one with createUpload.`, { details: { videoId: state.id } });
 }
 
 /**

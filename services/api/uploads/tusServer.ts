@@ -4,6 +4,7 @@ import path from 'node:path';
 import { FileStore } from '@tus/file-store';
 import { EVENTS, Server, type Locker, type Upload } from '@tus/server';
 import { z } from 'zod';
+import { expiredError, isExpired, notUploading } from '../../domain/decide.js';
 import { ErrorCode, FramelogError } from '../../domain/errors.js';
 import { VideoStatus, hasSource } from '../../domain/video.js';
 import type { Db } from '../../eventstore/db.js';
@@ -15,7 +16,7 @@ import type { Logger } from '../../logger.js';
 import type { Authenticator, Principal } from '../auth/authenticate.js';
 import { can } from '../auth/roles.js';
 import { endUpload } from '../commands/endUpload.js';
-import { finishUpload, notUploading, type Actor } from '../commands/finishUpload.js';
+import { finishUpload, type Actor } from '../commands/finishUpload.js';
 import { resumableStoreOf, type ResumableStore, type UploadDataStore } from './resumableStore.js';
 import { S3UploadStore } from './s3UploadStore.js';
 import { mapTusError, tusRefusal } from './tusErrors.js';
@@ -115,7 +116,7 @@ async function checkRequest(deps: TusUploadsDeps, store: ResumableStore, req: Re
     // HEAD after completion still answers, so a client that lost the last response learns it is done.
     if (req.method === 'HEAD' && hasSource(state)) return;
     if (state.status !== VideoStatus.UPLOADING) throw notUploading(state);
-    if (Date.parse(start.expiresAt) <= Date.now()) throw new FramelogError(ErrorCode.UPLOAD_EXPIRED, `The upload expired at ${start.expiresAt}; open a new one with createUpload.`);
+    if (isExpired(start, new Date())) throw expiredError(start);
     // The event first: once UploadCancelled is in the log no PATCH or completion is accepted; tus's
     // DELETE handler then removes the bytes under the upload's lock.
     if (req.method === 'DELETE') await endUpload({ db: deps.db, resumable: store }, id, { kind: 'cancelled' }, await actorOf(deps, req));

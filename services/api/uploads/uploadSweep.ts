@@ -36,8 +36,8 @@ export async function sweepUploads(deps: UploadSweepDeps, now: Date = new Date()
         await finishUpload(deps, upload.videoId, by);
         report.finished += 1;
       } else if (upload.expiresAt <= now) {
-        await endUpload(deps, upload.videoId, { kind: 'expired' }, by);
-        report.expired += 1;
+        const { ended } = await endUpload({ ...deps, now: () => now }, upload.videoId, { kind: 'expired' }, by);
+        if (ended) report.expired += 1;
       }
     } catch (error) {
       deps.log.warn({ err: error, videoId: upload.videoId }, 'could not settle an upload; the next sweep tries again');
