@@ -6,6 +6,7 @@ import { playableBenchmark } from './benchmarks/playable.js';
 import { rebuildBenchmark } from './benchmarks/rebuild.js';
 import { streamingBenchmark } from './benchmarks/streaming.js';
 import { latencyBenchmark, throughputBenchmark } from './benchmarks/tasks.js';
+import { tusBenchmark, uploadS3Benchmark } from './benchmarks/storageUploads.js';
 import { uploadBenchmark } from './benchmarks/upload.js';
 import { videoQueryBenchmark } from './benchmarks/videoQuery.js';
 import { machineInfo } from './lib/machine.js';
@@ -32,6 +33,9 @@ const BENCHMARKS: Record<string, () => Promise<BenchRow[]>> = {
   throughput: () => throughputBenchmark({ tasks: quick ? 300 : 3_000, workers: [1, 3], clipSeconds: quick ? 2 : 10 }),
   latency: () => latencyBenchmark({ rate: 100, seconds: quick ? 5 : 30, workers: 1 }),
   upload: () => uploadBenchmark({ bytes: quick ? 64 * 1024 ** 2 : 1024 ** 3, runs: quick ? 3 : 5 }),
+  'upload-s3': () => uploadS3Benchmark({ bytes: quick ? 64 * 1024 ** 2 : 1024 ** 3, runs: quick ? 3 : 5 }),
+  tus: () => tusBenchmark({ bytes: quick ? 64 * 1024 ** 2 : 1024 ** 3, runs: quick ? 3 : 5, backend: 'local' }),
+  'tus-s3': () => tusBenchmark({ bytes: quick ? 64 * 1024 ** 2 : 1024 ** 3, runs: quick ? 3 : 5, backend: 's3' }),
   rebuild: () => rebuildBenchmark({ events: quick ? 60_000 : 1_000_000 }),
   ffmpeg: () => ffmpegBenchmark({ seconds: quick ? 2 : 10, runs: quick ? 1 : 3 }),
   playable: () => playableBenchmark({ seconds: quick ? 4 : 60, runs: quick ? 1 : 3 }),

@@ -13,16 +13,17 @@ import { startPipeline } from '../lib/pipeline.js';
 import { absoluteRow, row, type BenchRow } from '../lib/results.js';
 import { rssBytes, sampleRss } from '../lib/rss.js';
 import { median } from '../lib/stats.js';
+import { takeTurns } from '../lib/turns.js';
 
 const run = promisify(execFile);
 
-const MB = 1_000_000;
+export const MB = 1_000_000;
 
 /**
  * Random bytes: upload throughput does not depend on the content, and nothing processes it. Synced, so
  * the kernel is not still writing the file back while the first upload is measured.
  */
-async function writeRandomFile(file: string, bytes: number): Promise<void> {
+export async function writeRandomFile(file: string, bytes: number): Promise<void> {
   const handle = await open(file, 'w');
   try {
     const chunk = 16 * 1024 * 1024;
@@ -38,12 +39,13 @@ async function writeRandomFile(file: string, bytes: number): Promise<void> {
  * this one leave due) and the kernel's — so that no run shares the disk with writes left by what ran
  * before it: each run starts from the same, clean state.
  */
-async function settleWriteback(): Promise<void> {
+export async function settleWriteback(): Promise<void> {
   await withAdmin((admin) => admin.query('checkpoint'));
   await run('sync');
 }
 
-async function timedUpload(url: string, file: string, bytes: number, check: (body: string) => void): Promise<number> {
+/** MB/s of one uploadVideo-shaped multipart request of `file` to `url`; `check` judges the answer's body. */
+export async function timedUpload(url: string, file: string, bytes: number, check: (body: string) => void): Promise<number> {
   const started = performance.now();
   // Streamed with a known length, so neither side buffers it; the same body goes to the raw handler.
   const { response: answered } = streamUpload(url, {
@@ -75,7 +77,7 @@ export async function uploadBenchmark(options: { bytes: number; runs: number }):
       const rawServer = startEntry('raw-upload', 'bench/raw/rawUploadServer.ts', { UPLOAD_DIR: rawStored });
       try {
         const rawUrl = String((await rawServer.waitForLog((l) => l.msg === 'listening')).url);
-        return await takeTurns(pipeline, rawUrl, rawStored, file, options);
+        return await measureTurns(pipeline, rawUrl, rawStored, file, options);
       } finally {
         await rawServer.stop('SIGKILL');
       }
@@ -87,7 +89,7 @@ export async function uploadBenchmark(options: { bytes: number; runs: number }):
   }
 }
 
-async function takeTurns(pipeline: Stack, rawUrl: string, rawStored: string, file: string, options: { bytes: number; runs: number }): Promise<BenchRow[]> {
+async function measureTurns(pipeline: Stack, rawUrl: string, rawStored: string, file: string, options: { bytes: number; runs: number }): Promise<BenchRow[]> {
   // One small request first, so the figure is the upload's growth and not the first request's warm-up.
   await fetch(`${pipeline.apiUrl}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}' });
   const rssBefore = await rssBytes(pipeline.api.pid);
@@ -114,17 +116,7 @@ async function takeTurns(pipeline: Stack, rawUrl: string, rawStored: string, fil
     return mbps;
   };
 
-  const framelog: number[] = [];
-  const baseline: number[] = [];
-  for (let i = 0; i < options.runs; i += 1) {
-    if (i % 2 === 0) {
-      framelog.push(await framelogRun());
-      baseline.push(await rawRun());
-    } else {
-      baseline.push(await rawRun());
-      framelog.push(await framelogRun());
-    }
-  }
+  const { framelog, baseline } = await takeTurns(options.runs, framelogRun, rawRun);
 
   const growthMb = (rssPeak - rssBefore) / MB;
   const measure = `${(options.bytes / MB).toFixed(0)} MB through uploadVideo, median of ${options.runs}`;
