@@ -16,7 +16,7 @@ import { authModeAtStart, createAuthenticator } from '../api/auth/authenticate.j
 import { createApiServer } from '../api/server.js';
 import { createVideoUpdates } from '../api/subscriptions/videoUpdates.js';
 import { PgAdvisoryLocker } from '../api/uploads/pgLocker.js';
-import { createTusUploads } from '../api/uploads/tusServer.js';
+import { createTusUploads, dataStoreFor } from '../api/uploads/tusServer.js';
 import { startUploadSweeper } from '../api/uploads/uploadSweep.js';
 import { createProgressReporter } from '../eventstore/notifications.js';
 
@@ -71,7 +71,7 @@ const lockPool = createPool(config.DATABASE_URL, { max: UPLOAD_LOCK_CONNECTIONS,
 lockPool.on('error', (error) => log.error({ err: error }, 'idle PostgreSQL connection (upload locks) failed'));
 const tus = createTusUploads(
   { db, log: log.child({ component: 'tus' }), authenticate, reportProgress: createProgressReporter(db, { minIntervalMs: 1_000, minStepPercent: 5, logger: log }) },
-  { storage: storageSettings, locker: new PgAdvisoryLocker(lockPool, { acquireTimeoutMs: 30_000, pollMs: 100 }) },
+  { datastore: dataStoreFor(storageSettings), locker: new PgAdvisoryLocker(lockPool, { acquireTimeoutMs: 30_000, pollMs: 100 }) },
 );
 const uploadSweeper = startUploadSweeper({ db, resumable: tus.store, log: log.child({ component: 'upload-sweep' }) }, config.UPLOAD_SWEEP_SECONDS * 1000);
 

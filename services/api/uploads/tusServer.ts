@@ -33,11 +33,8 @@ export interface TusUploadsDeps {
 }
 
 export interface TusUploadsOptions {
-  /**
-   * Where the bytes go: with `local`, the tus file store under MEDIA_ROOT's `resumable/` directory (keys
-   * `resumable/<id>`); with `s3`, @tus/s3-store on the bucket at the same keys (S3UploadStore).
-   */
-  storage: StorageSettings;
+  /** Where the bytes go: the tus data store of the STORAGE backend (dataStoreFor, opened by the entry point). */
+  datastore: UploadDataStore;
   /** Serialises the requests of one upload across API processes (PgAdvisoryLocker). */
   locker: Locker;
 }
@@ -51,7 +48,11 @@ export interface TusUploads {
 const videoId = z.uuid();
 const correlationHeader = z.uuid();
 
-/** The tus data store of a STORAGE backend. */
+/**
+ * The tus data store of a STORAGE backend: with `local`, the tus file store under MEDIA_ROOT's
+ * `resumable/` directory (keys `resumable/<id>`); with `s3`, @tus/s3-store on the bucket at the same keys
+ * (S3UploadStore).
+ */
 export function dataStoreFor(storage: StorageSettings): UploadDataStore {
   return storage.kind === 'local' ? new FileStore({ directory: path.join(path.resolve(storage.root), RESUMABLE_PREFIX) }) : new S3UploadStore(storage);
 }
@@ -63,7 +64,7 @@ export function dataStoreFor(storage: StorageSettings): UploadDataStore {
  * DELETE it. The last byte completes the upload (finishUpload), a DELETE cancels it (endUpload).
  */
 export function createTusUploads(deps: TusUploadsDeps, options: TusUploadsOptions): TusUploads {
-  const datastore = dataStoreFor(options.storage);
+  const { datastore } = options;
   const store = resumableStoreOf(datastore);
   const server = new Server({
     path: UPLOADS_PATH,
