@@ -28,18 +28,29 @@ export interface StorageUploadOptions {
 /** One framelog process and its baseline on one backend: what each run sends and what it leaves to remove. */
 interface Setup {
   pipeline: Stack;
-  framelogRun: () => Promise<number>;
+  /** framelog's run with the input of `file`; the first, with a 1 MiB file, warms the path up before RSS is read. */
+  framelogRun: (file: string, bytes: number) => Promise<number>;
   baselineRun: () => Promise<number>;
 }
 
+/** The measured file and a small one that warms framelog's upload path up (code loaded, clients connected). */
+interface Input {
+  file: string;
+  small: string;
+}
+
+const WARM_UP_BYTES = 1024 * 1024;
+
 /** A temp directory with the random input file, and (s3) a bucket of its own; all removed after. */
-async function withInput<T>(options: StorageUploadOptions, s3: boolean, body: (file: string, dir: string, bucket: TestBucket | null) => Promise<T>): Promise<T> {
+async function withInput<T>(options: StorageUploadOptions, s3: boolean, body: (input: Input, dir: string, bucket: TestBucket | null) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(path.join(tmpdir(), 'framelog-bench-storage-'));
   const bucket = s3 ? await TestBucket.create() : null;
   try {
     const file = path.join(dir, 'upload.bin');
+    const small = path.join(dir, 'warm-up.bin');
     await writeRandomFile(file, options.bytes);
-    return await body(file, dir, bucket);
+    await writeRandomFile(small, WARM_UP_BYTES);
+    return await body({ file, small }, dir, bucket);
   } finally {
     await bucket?.drop();
     await rm(dir, { recursive: true, force: true });
@@ -47,16 +58,18 @@ async function withInput<T>(options: StorageUploadOptions, s3: boolean, body: (f
 }
 
 /** Runs both sides in turns with the API's RSS sampled during framelog's runs; the two rows of a benchmark. */
-async function measure(benchmark: string, measureName: string, setup: Setup, runs: number): Promise<BenchRow[]> {
+async function measure(benchmark: string, measureName: string, setup: Setup, input: Input, options: StorageUploadOptions): Promise<BenchRow[]> {
   const { pipeline } = setup;
-  // One small request first, so the figure is the upload's growth and not the first request's warm-up.
-  await gql(pipeline.apiUrl, '{ __typename }');
+  const { runs, bytes } = options;
+  // One small upload the same way first, so the figure is the upload's growth and not the first
+  // request's warm-up (a first createUpload + tus request alone grew the API by ~70 MB).
+  await setup.framelogRun(input.small, WARM_UP_BYTES);
   const rssBefore = await rssBytes(pipeline.api.pid);
   let rssPeak = rssBefore;
   const framelogRun = async () => {
     await settleWriteback();
     const sampler = sampleRss(pipeline.api.pid);
-    const mbps = await setup.framelogRun();
+    const mbps = await setup.framelogRun(input.file, bytes);
     rssPeak = Math.max(rssPeak, await sampler.stop());
     return mbps;
   };
@@ -78,19 +91,19 @@ async function emptyPrefix(bucket: TestBucket, prefix: string): Promise<void> {
 
 /** Issue 17: 1 GB through uploadVideo with STORAGE=s3 against a raw lib-storage upload to the same Swift. */
 export async function uploadS3Benchmark(options: StorageUploadOptions): Promise<BenchRow[]> {
-  return withInput(options, true, async (file, _dir, bucket) => {
+  return withInput(options, true, async (input, _dir, bucket) => {
     const pipeline = await startPipeline({ workers: 0, env: bucket!.env });
     try {
-      const framelogRun = async () => {
-        const mbps = await timedUpload(`${pipeline.apiUrl}/graphql`, file, options.bytes, (body) => {
+      const framelogRun = async (file: string, bytes: number) => {
+        const mbps = await timedUpload(`${pipeline.apiUrl}/graphql`, file, bytes, (body) => {
           const parsed = JSON.parse(body) as { data?: { uploadVideo?: { sizeBytes?: number } } };
-          if (parsed.data?.uploadVideo?.sizeBytes !== options.bytes) throw new Error(`uploadVideo did not store the whole file: ${body.slice(0, 500)}`);
+          if (parsed.data?.uploadVideo?.sizeBytes !== bytes) throw new Error(`uploadVideo did not store the whole file: ${body.slice(0, 500)}`);
         });
         await emptyPrefix(bucket!, 'uploads/');
         return mbps;
       };
       const measureName = `${(options.bytes / MB).toFixed(0)} MB through uploadVideo to S3 (Swift)`;
-      return await measure('upload-s3', measureName, { pipeline, framelogRun, baselineRun: () => rawS3Upload(bucket!, file, options.bytes) }, options.runs);
+      return await measure('upload-s3', measureName, { pipeline, framelogRun, baselineRun: () => rawS3Upload(bucket!, input.file, options.bytes) }, input, options);
     } finally {
       await pipeline.close();
     }
@@ -115,28 +128,28 @@ async function timedTus(apiUrl: string, file: string, bytes: number): Promise<{ 
  */
 export async function tusBenchmark(options: StorageUploadOptions & { backend: 'local' | 's3' }): Promise<BenchRow[]> {
   const s3 = options.backend === 's3';
-  return withInput(options, s3, async (file, dir, bucket) => {
+  return withInput(options, s3, async (input, dir, bucket) => {
     const pipeline = await startPipeline({ workers: 0, env: bucket?.env ?? {} });
     const rawStored = path.join(dir, 'raw-stored');
     await mkdir(rawStored);
     const rawServer = s3 ? null : startEntry('raw-upload', 'bench/raw/rawUploadServer.ts', { UPLOAD_DIR: rawStored });
     try {
       const rawUrl = rawServer === null ? '' : String((await rawServer.waitForLog((l) => l.msg === 'listening')).url);
-      const framelogRun = async () => {
-        const { mbps } = await timedTus(pipeline.apiUrl, file, options.bytes);
+      const framelogRun = async (file: string, bytes: number) => {
+        const { mbps } = await timedTus(pipeline.apiUrl, file, bytes);
         if (bucket !== null) await emptyPrefix(bucket, 'resumable/');
         else await removeFilesIn(path.join(pipeline.mediaRoot, 'resumable'));
         return mbps;
       };
       const rawRun = async () => {
-        const mbps = await timedUpload(rawUrl, file, options.bytes, (body) => {
+        const mbps = await timedUpload(rawUrl, input.file, options.bytes, (body) => {
           if ((JSON.parse(body) as { bytes: number }).bytes < options.bytes) throw new Error(`the raw handler got fewer bytes than sent: ${body}`);
         });
         await removeFilesIn(rawStored);
         return mbps;
       };
       const measureName = `${(options.bytes / MB).toFixed(0)} MB over tus${s3 ? ' to S3 (Swift)' : ''}`;
-      return await measure(s3 ? 'tus-s3' : 'tus', measureName, { pipeline, framelogRun, baselineRun: s3 ? () => rawS3Upload(bucket!, file, options.bytes) : rawRun }, options.runs);
+      return await measure(s3 ? 'tus-s3' : 'tus', measureName, { pipeline, framelogRun, baselineRun: s3 ? () => rawS3Upload(bucket!, input.file, options.bytes) : rawRun }, input, options);
     } finally {
       await rawServer?.stop('SIGKILL');
       await pipeline.close();
