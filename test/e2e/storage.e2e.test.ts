@@ -94,10 +94,9 @@ describe.each(['local', 's3'] as const)('storage %s', (backend) => {
       expect(existsSync(own('worker').scratch)).toBe(false);
       return;
     }
-    // The worker never wrote to its own MEDIA_ROOT; the API's holds only the tus file store's directory
-    // of resumable uploads (bytes in flight; @tus/s3-store is not used yet), empty since none was made.
+    // Neither process ever wrote to its MEDIA_ROOT: resumable uploads go to the bucket too (@tus/s3-store).
     expect(existsSync(own('worker').media)).toBe(false);
-    expect(await readdir(own('api').media, { recursive: true })).toEqual(['resumable']);
+    expect(existsSync(own('api').media)).toBe(false);
     // The worker's scratch space held the job (in its process directory) and holds nothing once it ended.
     const processDirs = await readdir(own('worker').scratch);
     expect(processDirs).toHaveLength(1);
