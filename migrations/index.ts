@@ -4,6 +4,7 @@ import * as m0002 from './0002_video_notifications.js';
 import * as m0003 from './0003_api_tokens.js';
 import * as m0004 from './0004_append_function.js';
 import * as m0006 from './0006_generic_store.js';
+import * as m0007 from './0007_segments.js';
 
 /**
  * Every migration, in order. Listed explicitly (not read from the folder) so they load the same way
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003_api_tokens': m0003,
   '0004_append_function': m0004,
   '0006_generic_store': m0006,
+  '0007_segments': m0007,
 };

@@ -1,5 +1,6 @@
 import { ErrorCode, FramelogError, IllegalTransitionError, NotFoundError } from './errors.js';
 import type { EventOf, MediaInfo, Poster, Rendition, VideoEvent } from './events.js';
+import { decideSplit, stageDone, type SplitCommand } from './split.js';
 import { backoffDelayMs, decideTask } from './task.js';
 import { canRetry, evolve, hasSource, isTerminal, VideoStatus, type VideoState } from './video.js';
 
@@ -36,11 +37,13 @@ export type RequestCommand =
 export type VideoCommand =
   | RequestCommand
   | UploadCommand
-  | { type: 'StartAttempt'; videoId: string; taskId: string; workerId: string; interruptedAttempt: number | null }
+  /** `stage`: which message started it; absent is `transcode` (split and stitch, DESIGN §11). */
+  | { type: 'StartAttempt'; videoId: string; taskId: string; workerId: string; interruptedAttempt: number | null; stage?: 'transcode' | 'stitch' }
   | { type: 'SucceedAttempt'; videoId: string; taskId: string; attempt: number; result: AttemptResult; elapsedMs: number }
   | { type: 'FailAttempt'; videoId: string; taskId: string; attempt: number; error: AttemptError }
   | { type: 'InterruptAttempt'; videoId: string; taskId: string; attempt: number; code: ErrorCode; message: string }
-  | { type: 'RecordDeadLetter'; videoId: string; taskId: string; reason: string | null };
+  | { type: 'RecordDeadLetter'; videoId: string; taskId: string; reason: string | null }
+  | SplitCommand;
 
 export interface AttemptResult {
   media: MediaInfo;
@@ -99,6 +102,13 @@ export function decide(command: VideoCommand, state: VideoState | null, policy: 
     case 'CancelUpload':
     case 'ExpireUpload':
       return decideUpload(command, state, now);
+    case 'SplitAttempt':
+      // The planning attempt is done either way (a late duplicate of it has nothing to add).
+      return { events: decideSplit(command, state), settle: ACK };
+    case 'RequestStitch':
+    case 'FailForSegment':
+      // Appended on a segment task's behalf: its own message is settled by the segment's decision.
+      return { events: decideSplit(command, state), settle: null };
   }
 }
 
@@ -142,6 +152,7 @@ const interruption = (taskId: string, attempt: number, code: ErrorCode, message:
 function decideStart(command: Extract<VideoCommand, { type: 'StartAttempt' }>, state: VideoState | null, policy: TaskPolicy, now: Date): Decision {
   if (state === null) return nothing({ kind: 'dead-letter', reason: `${ErrorCode.INVALID_MESSAGE}: no video ${command.videoId}` });
   const { taskId, interruptedAttempt } = command;
+  if (stageDone(state, taskId, command.stage ?? 'transcode')) return nothing(ACK);
   const events: VideoEvent[] = [];
   let current = state;
   if (interruptedAttempt !== null && isRunning(state, taskId) && state.attempts === interruptedAttempt && state.unfinishedStarts > 0) {

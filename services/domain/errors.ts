@@ -44,6 +44,8 @@ export const ErrorCode = {
   TOO_MANY_STREAMS: 'TOO_MANY_STREAMS',
   TRANSCODE_FAILED: 'TRANSCODE_FAILED',
   JOB_TIMEOUT: 'JOB_TIMEOUT',
+  /** A range of a split video (DESIGN §11) kept failing or could not be encoded; the message names the range. */
+  SEGMENT_FAILED: 'SEGMENT_FAILED',
   SOURCE_MISSING: 'SOURCE_MISSING',
   // messaging
   INVALID_MESSAGE: 'INVALID_MESSAGE',

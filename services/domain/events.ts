@@ -154,6 +154,37 @@ export const UploadExpiredData = z.object({ taskId, receivedBytes: z.number().in
 /** The owner ended an unfinished upload (tus DELETE); its bytes were removed. FAILED (UPLOAD_CANCELLED). */
 export const UploadCancelledData = z.object({ taskId, receivedBytes: z.number().int().nonnegative(), requestedBy: z.string().min(1) });
 
+/** A time range of the source, on GOP boundaries, encoded by one `segment` task (DESIGN §11). */
+export const PlannedRangeSchema = z.object({
+  index: z.number().int().nonnegative(),
+  startSeconds: z.number().nonnegative(),
+  endSeconds: z.number().positive(),
+  /** The segment's task id, also the id of its own stream (type `segment`) where its attempts and result land. */
+  segmentId: z.uuid(),
+});
+export type PlannedRange = z.infer<typeof PlannedRangeSchema>;
+
+/**
+ * The task's attempt probed a long video and planned it into ranges instead of encoding it (split and
+ * stitch, DESIGN §11): one `segment` task per range went out with this event. The video stays PROCESSING.
+ */
+export const VideoSplitData = z.object({
+  taskId,
+  attempt,
+  /** The probed duration the plan covers, seconds. */
+  durationSeconds: z.number().positive(),
+  /** SEGMENT_SECONDS when planned: every range but the last is this long. */
+  segmentSeconds: z.number().positive(),
+  ranges: z.array(PlannedRangeSchema).min(2),
+});
+
+/** Every range of the task's plan has its result: the one `stitch` task went out with this event. */
+export const StitchRequestedData = z.object({
+  taskId,
+  /** Ranges encoded (all of the plan's). */
+  segments: z.number().int().positive(),
+});
+
 export const eventDataSchemas = {
   UploadStarted: UploadStartedData,
   UploadExpired: UploadExpiredData,
@@ -164,6 +195,8 @@ export const eventDataSchemas = {
   ProcessingFailed: ProcessingFailedData,
   VideoFailed: VideoFailedData,
   RetryRequested: RetryRequestedData,
+  VideoSplit: VideoSplitData,
+  StitchRequested: StitchRequestedData,
 } as const;
 
 export type EventType = keyof typeof eventDataSchemas;

@@ -1,5 +1,5 @@
 import { IllegalTransitionError } from './errors.js';
-import type { EventOf, MediaInfo, Poster, RecordedEvent, Rendition, Streaming, VideoEvent } from './events.js';
+import type { EventOf, MediaInfo, PlannedRange, Poster, RecordedEvent, Rendition, Streaming, VideoEvent } from './events.js';
 
 export const VideoStatus = {
   /** Created by createUpload; its bytes are still arriving over tus (DESIGN §12). */
@@ -45,6 +45,21 @@ export interface VideoState {
   /** Log position of VideoUploaded: the stable cursor for listing videos. */
   createdPosition: bigint;
   lastPosition: bigint;
+  /**
+   * The current task's split plan (VideoSplit, DESIGN §11), absent when it was not split. Only in states
+   * folded from the log: the `videos` projection keeps no plan, so the decisions that read it load the
+   * stream by folding (eventstore/videoFlowStream.ts).
+   */
+  split?: SplitState;
+}
+
+/** A task split into ranges: its plan and whether its one stitch was requested. */
+export interface SplitState {
+  taskId: string;
+  durationSeconds: number;
+  segmentSeconds: number;
+  ranges: PlannedRange[];
+  stitchRequested: boolean;
 }
 
 export const isTerminal = (status: VideoStatus): boolean =>
@@ -152,17 +167,34 @@ export function evolve(state: VideoState | null, event: Recorded): VideoState {
           attempt: event.data.attempts,
         },
       };
-    case 'RetryRequested':
+    case 'VideoSplit': {
+      requireTask();
+      if (state.status !== VideoStatus.PROCESSING) throw illegal('processing has not started');
+      if (state.split !== undefined) throw illegal('the task is already split');
+      const { taskId, durationSeconds, segmentSeconds, ranges } = event.data;
+      // The attempt that planned has its outcome: its start is no crashed delivery. The stitch counts its own attempts.
+      return { ...base, attempts: 0, unfinishedStarts: 0, split: { taskId, durationSeconds, segmentSeconds, ranges, stitchRequested: false } };
+    }
+    case 'StitchRequested':
+      requireTask();
+      if (state.split === undefined || isTerminal(state.status)) throw illegal('the task is not split, or has its outcome');
+      if (state.split.stitchRequested) throw illegal('the stitch is already requested');
+      if (event.data.segments !== state.split.ranges.length) throw illegal(`${event.data.segments} of ${state.split.ranges.length} ranges encoded`);
+      return { ...base, split: { ...state.split, stitchRequested: true } };
+    case 'RetryRequested': {
       if (!canRetry(state)) throw illegal('only a FAILED video can be retried');
       if (event.data.taskId === state.currentTaskId) throw illegal('a retry needs a new task id');
+      // A new task: the old one's plan (if any) is not its plan.
+      const { split: _oldPlan, ...unsplit } = base;
       return {
-        ...base,
+        ...unsplit,
         status: VideoStatus.QUEUED,
         currentTaskId: event.data.taskId,
         attempts: 0,
         unfinishedStarts: 0,
         lastError: null,
       };
+    }
   }
 }
 

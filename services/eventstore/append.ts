@@ -43,7 +43,8 @@ export interface AppendResult<S = VideoState, E extends StoredEvent = VideoEvent
 }
 
 const CONSTRAINT_VERSION = 'events_stream_version_key';
-const CONSTRAINT_OUTCOME = 'events_one_outcome_per_task';
+/** Unique indexes that keep one outcome (or one stage) per task: a violation is a duplicate outcome, never a crash. */
+const OUTCOME_CONSTRAINTS = new Set(['events_one_outcome_per_task', 'events_one_segment_outcome', 'events_one_stage_per_task']);
 
 /** Appends to a video stream (appendEvents with the video stream type). */
 export function appendToStream(db: Db, request: AppendRequest): Promise<AppendResult> {
@@ -86,7 +87,7 @@ export async function appendEvents<S, E extends StoredEvent>(db: Db, type: Strea
     if (next === null) throw new Error('unreachable: an append always yields a state');
     return { events: recorded, state: next };
   } catch (error) {
-    const outcome = validated.find((e) => type.outcomeTypes?.includes(e.type) === true);
+    const outcome = validated.find((e) => type.outcomeTypes?.includes(e.type) === true) ?? validated[0];
     throw translateAppendError(error, streamId, expectedVersion, outcome?.data);
   }
 }
@@ -95,7 +96,7 @@ function translateAppendError(error: unknown, streamId: string, expectedVersion:
   if (!isPgError(error)) return error;
   if (error.code === SqlState.STREAM_VERSION_GAP) return new ConcurrencyError(streamId, expectedVersion, { cause: error });
   if (error.code === SqlState.UNIQUE_VIOLATION) {
-    if (error.constraint === CONSTRAINT_OUTCOME) {
+    if (error.constraint !== undefined && OUTCOME_CONSTRAINTS.has(error.constraint)) {
       const taskId = (data as { taskId?: string } | undefined)?.taskId ?? 'unknown';
       return new DuplicateOutcomeError(streamId, taskId, { cause: error });
     }

@@ -1,4 +1,5 @@
 import type { EventEnvelope } from '../domain/events.js';
+import { segmentStream } from './segmentStream.js';
 import { videoStream } from './videoStream.js';
 
 /** An event as any stream type has it: a name and its data. */
@@ -44,8 +45,11 @@ export interface StreamType<S, E extends StoredEvent> {
 /** Any stream type, for the registry and the code that iterates it (rebuild, audit). Methods are bivariant, so every StreamType fits. */
 export type AnyStreamType = StreamType<unknown, StoredEvent>;
 
-// Video streams are always known; others are registered by their module's composition root.
-const registry = new Map<string, AnyStreamType>([[videoStream.name, videoStream]]);
+// Video and segment streams are always known; others are registered by their module's composition root.
+const registry = new Map<string, AnyStreamType>([
+  [videoStream.name, videoStream],
+  [segmentStream.name, segmentStream],
+]);
 
 /** Registers a stream type (at start-up, by the composition root or a test). Re-registering a name replaces it. */
 export function registerStreamType<S, E extends StoredEvent>(type: StreamType<S, E>): void {

@@ -17,3 +17,13 @@ export const videoStream: StreamType<VideoState, VideoEvent> = {
   },
   outcomeTypes: TERMINAL_EVENT_TYPES,
 };
+
+/**
+ * The same video streams, loaded by folding the stream rather than from its `videos` row: the state
+ * then holds the current task's split plan (VideoState.split), which the projection does not keep.
+ * For the worker's decisions (split and stitch, DESIGN §11); appends still write the `videos` row.
+ */
+export const videoFlowStream: StreamType<VideoState, VideoEvent> = {
+  ...videoStream,
+  projection: { table: 'videos', toRecord: videoStateToJsonRecord },
+};
