@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, FramelogError } from './domain/errors.js';
+import { GOP_SECONDS } from './media/transcode.js';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const msList = z
@@ -84,6 +85,13 @@ export const ConfigSchema = z.object({
   BROKER_CONSUMER_TIMEOUT_SECONDS: int(1).default(1_800),
   SHUTDOWN_GRACE_SECONDS: int(0, 3_600).default(30),
   FFMPEG_THREADS: int(0, 64).default(0),
+  /**
+   * Split and stitch (DESIGN §11): a video longer than this many seconds is split into ranges that any
+   * worker encodes, then stitched; 0 turns splitting off (every video is one transcode task).
+   */
+  SPLIT_MIN_SECONDS: int(0).default(60),
+  /** Length of each range of a split video, in seconds: a positive multiple of the GOP (GOP_SECONDS, 2 s). */
+  SEGMENT_SECONDS: int(GOP_SECONDS).refine((s) => s % GOP_SECONDS === 0, `must be a multiple of the GOP (${GOP_SECONDS} s)`).default(30),
   /** What a worker does with a task: `ffmpeg` transcodes; `noop` records success at once (benchmarks). */
   PROCESSOR: z.enum(['ffmpeg', 'noop']).default('ffmpeg'),
   /** Longer inputs are refused: a transcode must fit in JOB_TIMEOUT_SECONDS on the worker's cores. */

@@ -12,9 +12,16 @@ import type { OutboxMessage } from '../eventstore/append.js';
  * says both.
  */
 
-/** The kinds of task a worker runs, each with the routing key its messages are published with. */
+/**
+ * The kinds of task a worker runs, each with the routing key its messages are published with. Every
+ * kind goes to the one work queue (fair dispatch, prefetch 1, DESIGN §4): the delay queues route retried
+ * messages back by this key whatever their kind, and the worker dispatches by the body's `kind`.
+ * `segment` encodes one range of a split video, `stitch` joins them (DESIGN §11).
+ */
 export const TaskRoutingKeys = {
   transcode: 'video.process',
+  segment: 'video.process',
+  stitch: 'video.process',
 } as const;
 export type TaskKind = keyof typeof TaskRoutingKeys;
 const TASK_KINDS = Object.keys(TaskRoutingKeys) as [TaskKind, ...TaskKind[]];
@@ -79,10 +86,14 @@ export function parseTaskMessage(body: unknown): ParsedTask {
 }
 
 export interface TaskOutboxInput {
-  /** Id of the event that creates the task (VideoUploaded, RetryRequested): the message id. */
+  /**
+   * The message id: the id of the event that creates the task (VideoUploaded, RetryRequested,
+   * StitchRequested), or the task's own id when one event fans out many (VideoSplit's segments).
+   */
   eventId: string;
   kind: TaskKind;
   videoId: string;
+  /** The task: the video's (transcode, stitch) or the segment's, which is also its stream's id. */
   taskId: string;
   correlationId: string;
   /** The W3C trace context of the request that created the task, if it had one. */

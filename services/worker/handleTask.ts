@@ -9,11 +9,13 @@ import type { Db } from '../eventstore/db.js';
 import { handleCommand, type Handled } from '../eventstore/handleCommand.js';
 import { isConnectionError } from '../eventstore/pgErrors.js';
 import { LeaseLostError, type TaskLease, type TaskLeases } from '../eventstore/taskLease.js';
-import { videoStream } from '../eventstore/videoStream.js';
+import { videoFlowStream } from '../eventstore/videoStream.js';
 import type { Logger } from '../logger.js';
 import type { MediaProcessor } from '../media/processVideo.js';
 import type { TaskDelivery, TaskOutcome } from '../messaging/subscriber.js';
 import { parseTaskMessage, type ParsedTask, type TaskKind, type TaskMessage } from '../messaging/taskMessage.js';
+import type { SplitPlan } from '../domain/split.js';
+import { planSplit, runSegmentTask, runStitch, splitOutbox, type SplitDeps } from './splitTasks.js';
 
 export interface WorkerDeps {
   db: Db;
@@ -27,8 +29,19 @@ export interface WorkerDeps {
   retryDelaysMs: readonly number[];
   log: Logger;
   now?: () => Date;
-  /** Transcoding progress of the running task, for live status (throttled and sent by the caller's choice). */
-  reportProgress?: (videoId: string, percent: number) => void;
+  /**
+   * Transcoding progress of the running task, for live status (throttled and sent by the caller's choice).
+   * `part`: the task makes this share of the video's progress (a segment or the stitch of a split video).
+   */
+  reportProgress?: (videoId: string, percent: number, part?: ProgressPart) => void;
+  /** Split and stitch (DESIGN §11); absent: every video is transcoded whole and no segment task can run. */
+  split?: SplitDeps;
+}
+
+/** A task's share of its video's progress: `weight` (0-1) of it, named by `key` (e.g. `segment:3`, `stitch`). */
+export interface ProgressPart {
+  key: string;
+  weight: number;
 }
 
 const isAbort = (error: unknown) => error instanceof Error && error.name === 'AbortError';
@@ -65,7 +78,8 @@ export async function handleTask(deps: WorkerDeps, delivery: Delivery, signal?: 
       return { kind: 'ack' };
     }
     const attemptSignal = signal === undefined ? lease.lost : AbortSignal.any([signal, lease.lost]);
-    return await runTask({ deps, correlationId: delivery.correlationId ?? randomUUID(), task, delivery, log, run, lease }, attemptSignal);
+    const taskRun: TaskRun = { deps, correlationId: delivery.correlationId ?? randomUUID(), task, delivery, log, run, lease };
+    return await (task.kind === 'segment' ? runSegmentTask(taskRun, attemptSignal) : runTask(taskRun, attemptSignal));
   } catch (error) {
     if (isConnectionError(error) || isAbort(error) || error instanceof LeaseLostError) {
       // Not the task's fault: give the message back without counting a failure. A start this delivery
@@ -110,7 +124,7 @@ interface RunState {
   unrecordedAttempt: number | undefined;
 }
 
-interface TaskRun {
+export interface TaskRun {
   deps: WorkerDeps;
   correlationId: string;
   task: TaskMessage;
@@ -127,7 +141,8 @@ async function runTask(r: TaskRun, signal: AbortSignal): Promise<TaskOutcome> {
   // which must not make the append's metadata invalid.
   const messageCause = z.uuid().safeParse(delivery.messageId).success ? delivery.messageId : null;
   const interruptedAttempt = delivery.interruptedAttempt ?? null;
-  const start = await command(r, { type: 'StartAttempt', videoId: task.videoId, taskId: task.taskId, workerId: deps.workerId, interruptedAttempt }, messageCause);
+  const stage = task.kind === 'stitch' ? 'stitch' : 'transcode';
+  const start = await command(r, { type: 'StartAttempt', videoId: task.videoId, taskId: task.taskId, workerId: deps.workerId, interruptedAttempt, stage }, messageCause);
   r.run.unrecordedAttempt = undefined;
   const started = start.events.find((e) => e.type === 'ProcessingStarted');
   if (start.decision.settle !== null || started?.type !== 'ProcessingStarted' || start.state === null) {
@@ -147,19 +162,26 @@ async function runTask(r: TaskRun, signal: AbortSignal): Promise<TaskOutcome> {
   return end.decision.settle ?? { kind: 'ack' };
 }
 
-/** The work of one attempt of each task kind: the worker dispatches by kind (DESIGN §4). */
-type KindWork = (deps: WorkerDeps, state: VideoState, signal?: AbortSignal) => Promise<AttemptResult>;
+/** What one attempt made: the video's outputs, or (a long video's transcode task) a plan of segments. */
+type AttemptOutcome = { result: AttemptResult } | { plan: SplitPlan };
 
-const kindWork: Record<TaskKind, KindWork> = {
-  transcode: (deps, state, signal) => {
+/** The work of one attempt of each task kind on the video stream: the worker dispatches by kind (DESIGN §4). `segment` has its own stream (splitTasks.ts). */
+type KindWork = (deps: WorkerDeps, state: VideoState, signal?: AbortSignal) => Promise<AttemptOutcome>;
+
+const kindWork: Record<Exclude<TaskKind, 'segment'>, KindWork> = {
+  transcode: async (deps, state, signal) => {
+    const plan = await planSplit(deps.split, state, signal);
+    if (plan !== null) return { plan };
     const { reportProgress } = deps;
-    return deps.processor.process({
+    const result = await deps.processor.process({
       videoId: state.id,
       sourceKey: state.storageKey,
       ...(signal ? { signal } : {}),
       ...(reportProgress ? { onProgress: (percent: number) => reportProgress(state.id, percent) } : {}),
     });
+    return { result };
   },
+  stitch: async (deps, state, signal) => ({ result: await runStitch(deps, state, signal) }),
 };
 
 /** Runs the task kind's work for one attempt and names its outcome as a command. */
@@ -168,8 +190,10 @@ async function runAttempt(r: TaskRun, state: VideoState, attempt: number, starte
   const ids = { videoId: task.videoId, taskId: task.taskId, attempt };
   const startedAt = Date.now();
   try {
-    const result = await kindWork[task.kind](deps, state, signal);
-    return { type: 'SucceedAttempt', ...ids, result, elapsedMs: Date.now() - startedAt };
+    if (task.kind === 'segment') throw new Error('unreachable: segment tasks run in splitTasks.ts');
+    const outcome = await kindWork[task.kind](deps, state, signal);
+    if ('plan' in outcome) return { type: 'SplitAttempt', ...ids, plan: outcome.plan };
+    return { type: 'SucceedAttempt', ...ids, result: outcome.result, elapsedMs: Date.now() - startedAt };
   } catch (error) {
     if (isAbort(error) && signal.aborted) {
       await recordInterrupted(r, state, attempt, startedEventId);
@@ -215,23 +239,28 @@ async function command(r: TaskRun, cmd: VideoCommand, causationId: string | null
     ...(r.delivery.traceparent ? { traceparent: r.delivery.traceparent } : {}),
     attempt: 'attempt' in event.data ? event.data.attempt : 'attempts' in event.data ? event.data.attempts : null,
   });
-  const decider = { type: videoStream, decide: (c: VideoCommand, s: VideoState | null) => decide(c, s, policy, deps.now?.() ?? new Date()) };
+  // Folded, not read from the row: a split task's plan is in the stream only (VideoState.split).
+  const decider = { type: videoFlowStream, decide: (c: VideoCommand, s: VideoState | null) => decide(c, s, policy, deps.now?.() ?? new Date()) };
   const handled = await handleCommand(deps.db, task.videoId, decider, cmd, {
     ...(state === undefined ? {} : { state }),
     metadata,
+    // A split fans out: one segment task per range goes with VideoSplit.
+    outbox: (events) => splitOutbox(task.videoId, correlationId, events),
   });
   if (handled.events.length > 0 && handled.state !== null && isTerminal(handled.state.status)) await removeTemps(deps, task.videoId);
   return handled;
 }
 
-export type TempsDeps = Pick<WorkerDeps, 'log'> & { processor: Pick<MediaProcessor, 'removeTemps'> };
+export type TempsDeps = Pick<WorkerDeps, 'log'> & { processor: Pick<MediaProcessor, 'removeTemps'>; split?: { processor: Pick<SplitDeps['processor'], 'removeTemps'> } | undefined };
 
-/** Terminal now: no attempt of the video can still be writing, so every temp file of it is litter. */
+/** Terminal now: no attempt of the video can still be writing, so every temp file of it (range sets included) is litter. */
 export async function removeTemps(deps: TempsDeps, videoId: string): Promise<void> {
-  await deps.processor.removeTemps(videoId).catch((error: unknown) => deps.log.warn({ err: error, videoId }, 'could not remove the temp files of a finished video'));
+  const removals = [deps.processor.removeTemps(videoId), ...(deps.split ? [deps.split.processor.removeTemps(videoId)] : [])];
+  for (const removal of removals) await removal.catch((error: unknown) => deps.log.warn({ err: error, videoId }, 'could not remove the temp files of a finished video'));
 }
 
 function logOutcome(log: Logger, outcome: VideoCommand, settle: TaskSettle | null): void {
-  if (outcome.type === 'SucceedAttempt') log.info({ attempt: outcome.attempt, renditions: outcome.result.renditions.length }, 'task processed');
+  if (outcome.type === 'SplitAttempt') log.info({ attempt: outcome.attempt, ranges: outcome.plan.ranges.length }, 'long video split into segments');
+  else if (outcome.type === 'SucceedAttempt') log.info({ attempt: outcome.attempt, renditions: outcome.result.renditions.length }, 'task processed');
   else if (outcome.type === 'FailAttempt') log.warn({ code: outcome.error.code, attempt: outcome.attempt, settle }, settle?.kind === 'retry' ? 'attempt failed; retrying after backoff' : 'task failed');
 }
