@@ -1,7 +1,7 @@
 import ffmpeg from 'fluent-ffmpeg';
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import { abortError } from './abort.js';
-import { fileUrl, SAFE_INPUT_OPTIONS } from './inputPolicy.js';
+import { fileUrl, OWN_CONCAT_INPUT_OPTIONS, SAFE_INPUT_OPTIONS } from './inputPolicy.js';
 import { FFMPEG_LAUNCHER } from './launchers.js';
 
 /**
@@ -22,6 +22,11 @@ export interface FfmpegRun {
   input: string;
   /** Extra input options such as `-ss`; the safety options of inputPolicy.ts are always added. */
   inputOptions?: string[];
+  /**
+   * The input is a concat list framelog wrote over its own intermediate MP4s (stitch.ts), never an upload:
+   * read with the concat demuxer under inputPolicy.OWN_CONCAT_INPUT_OPTIONS.
+   */
+  concatList?: boolean;
   /** Further inputs (our own intermediate files), each read under the same input policy. */
   extraInputs?: readonly string[];
   complexFilter?: string;
@@ -45,7 +50,7 @@ export async function runFfmpeg(run: FfmpegRun): Promise<{ stderr: string }> {
     .input(fileUrl(run.input))
     // Global options ride along with the input ones. `-y`: fluent-ffmpeg adds it only for targets it
     // recognises as files, and our `file:` URLs are not among them; outputs are our own temp names.
-    .inputOptions(['-nostdin', '-hide_banner', '-y', ...SAFE_INPUT_OPTIONS, ...(run.inputOptions ?? [])]);
+    .inputOptions(['-nostdin', '-hide_banner', '-y', ...SAFE_INPUT_OPTIONS, ...(run.concatList === true ? OWN_CONCAT_INPUT_OPTIONS : []), ...(run.inputOptions ?? [])]);
   for (const extra of run.extraInputs ?? []) command.input(fileUrl(extra)).inputOptions([...SAFE_INPUT_OPTIONS]);
   if (run.complexFilter !== undefined) command.complexFilter(run.complexFilter);
   for (const output of run.outputs) command.output(fileUrl(output.path)).outputOptions(output.options);

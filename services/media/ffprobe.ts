@@ -37,6 +37,8 @@ const FfprobeStream = z.object({
   /** The lowest rate that represents every timestamp: the highest rate a VFR stream reaches. */
   r_frame_rate: z.string().optional(),
   duration: z.string().optional(),
+  /** Presentation time of the stream's first frame, seconds, in the file's timestamps. */
+  start_time: z.string().optional(),
   /** The header duration in time_base units; all ones (2^32-1, 2^64-1) means "unknown". */
   duration_ts: z.number().optional(),
   /** tt, bb, tb, bt (interlaced), progressive or unknown. */

@@ -36,3 +36,13 @@ export const SAFE_INPUT_OPTIONS: readonly string[] = [
 
 /** A path as an explicit file URL, so a name containing ':' can never select another protocol. */
 export const fileUrl = (absolutePath: string): string => `file:${absolutePath}`;
+
+/**
+ * Input options, after SAFE_INPUT_OPTIONS, for a concat list that framelog itself wrote over its own
+ * intermediate MP4s (split and stitch, stitch.ts); an upload is never read this way (issue 19: "the concat
+ * demuxer runs only on framelog's own intermediate files"). The later `-format_whitelist` replaces the
+ * upload one for this input: the concat demuxer and the `mov` demuxer of the files it names (the whitelists
+ * are handed down to those nested opens). `-safe 1`, the default, spelled out: the list may only name
+ * files by relative names without special characters, resolved beside the list.
+ */
+export const OWN_CONCAT_INPUT_OPTIONS: readonly string[] = ['-f', 'concat', '-safe', '1', '-format_whitelist', 'concat,mov'];

@@ -67,6 +67,22 @@ export const renditionsPrefix = (videoId: string): string => `renditions/${asser
 /** The output set of a video: MP4 renditions, poster, and the HLS/DASH packaging share one set. */
 export const outputSetKey = renditionsPrefix;
 
+/**
+ * Intermediate outputs of split and stitch (DESIGN §11): one output set per range of a split video, at
+ * `ranges/<id>/<index>`, holding one video-only MP4 per rung. Outside `renditions/`, so never public
+ * (isPublicOutputKey) and untouched when the video's own set is committed; removed as a whole once the
+ * video is terminal (SplitMediaProcessor.removeTemps).
+ */
+export const rangesPrefix = (videoId: string): string => `ranges/${assertId(videoId)}`;
+
+/** The output set of range `index` (0-based, at most 99 999) of a split video. */
+export function rangeSetKey(videoId: string, index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index > 99_999) {
+    throw new FramelogError(ErrorCode.BAD_USER_INPUT, `Invalid range index ${index}.`, { details: { index } });
+  }
+  return `${rangesPrefix(videoId)}/${index}`;
+}
+
 /** File name of a rendition within the output set: `<label>.mp4`. */
 export function renditionName(label: string): string {
   if (!LABEL.test(label)) {

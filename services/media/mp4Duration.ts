@@ -19,6 +19,28 @@ export async function mp4DurationSeconds(path: string): Promise<number | null> {
   }
 }
 
+/**
+ * Samples (frames, for video) of the first track of an MP4 written by ffmpeg: the sample count of
+ * `moov/trak/mdia/minf/stbl/stsz`, what `ffprobe -count_packets` counts, without reading the media. null
+ * when the file has no such box (a fragmented MP4 keeps its samples in fragments).
+ */
+export async function mp4SampleCount(path: string): Promise<number | null> {
+  const handle = await open(path, 'r');
+  try {
+    let box: Mp4Box | null = { type: '', contentStart: 0, end: (await handle.stat()).size };
+    for (const type of ['moov', 'trak', 'mdia', 'minf', 'stbl', 'stsz']) {
+      box = box === null ? null : await findBox(handle, box.contentStart, box.end, type);
+    }
+    if (box === null || box.end - box.contentStart < 12) return null;
+    // stsz: version and flags (4 bytes), a common sample size (4), then the sample count (4).
+    const content = Buffer.alloc(12);
+    await handle.read(content, 0, 12, box.contentStart);
+    return content.readUInt32BE(8);
+  } finally {
+    await handle.close();
+  }
+}
+
 /** One box of an ISO-BMFF (MP4/MOV) file. */
 export interface Mp4Box {
   type: string;

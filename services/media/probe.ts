@@ -2,6 +2,7 @@ import { ErrorCode, FramelogError } from '../domain/errors.js';
 import type { MediaInfo, MediaWarning } from '../domain/events.js';
 import { decodableCodecs } from './codecs.js';
 import { contentSeconds, missingSeconds, needsPacketScan, type PacketLengths } from './contentLength.js';
+import { frameGridOf, type FrameGrid } from './frameGrid.js';
 import { parseRate, runFfprobe, type FfprobeOutput, type FfprobeStream } from './ffprobe.js';
 import { ACCEPTED_CONTAINERS, ALLOWED_FORMAT_NAMES } from './inputPolicy.js';
 import { scanPacketLengths } from './packetScan.js';
@@ -31,6 +32,8 @@ export type ProbedMedia = MediaInfo & {
   audioChannels: number | null;
   /** What the picture needs (deinterlace, tone-map, frame-rate cap); see videoFilters.ts. */
   picture: PictureTraits;
+  /** Where the video's frames fall, for a constant frame rate; null for a variable or unknown one (frameGrid.ts). */
+  frameGrid: FrameGrid | null;
   /** What the renditions will lack, e.g. an undecodable audio track; empty when nothing. */
   warnings: MediaWarning[];
 };
@@ -119,6 +122,7 @@ function describeStreams(output: FfprobeOutput, limits: ProbeLimits, canDecode: 
     audioStreamIndex: audio?.index ?? null,
     audioChannels: audio?.channels ?? null,
     picture: pictureTraits(video),
+    frameGrid: frameGridOf(video, output.format.start_time),
     warnings,
     outputStreams: [video, ...(audio ? [audio] : [])],
   };

@@ -1,8 +1,8 @@
 import { ErrorCode, FramelogError } from '../domain/errors.js';
 import type { MediaInfo, MediaWarning, Poster, Rendition, Streaming } from '../domain/events.js';
 import { outputSetKey } from './keys.js';
-import { planLadder, posterSize } from './ladder.js';
-import { extractPoster } from './poster.js';
+import { planLadder, posterSize, type RenditionPlan } from './ladder.js';
+import { extractPoster, type PosterOptions } from './poster.js';
 import { probeMedia, type ProbedMedia, type ProbeLimits } from './probe.js';
 import type { MediaStorage, OutputSet } from './storage.js';
 import { transcodeRenditions } from './transcode.js';
@@ -77,37 +77,18 @@ export function jobBudgetMs(configuredMs: number, durationSeconds: number, scale
  */
 export function createMediaProcessor(options: MediaProcessorOptions): MediaProcessor {
   const { storage, limits, threads } = options;
-  const configuredMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const configuredMs = configuredTimeoutMs(options);
 
   return {
     async process({ videoId, sourceKey, signal, onProgress }) {
       const startedAt = Date.now();
-      const source = await storage.readLocal(sourceKey);
-      if (source === null) {
-        throw new FramelogError(ErrorCode.SOURCE_MISSING, `The uploaded file ${sourceKey} is not in storage.`, {
-          retryable: false,
-          details: { videoId, sourceKey },
-        });
-      }
-      try {
-        if (source.sizeBytes === 0) {
-          // The API refuses empty uploads; a source emptied in storage since then gets the same code.
-          throw new FramelogError(ErrorCode.UPLOAD_EMPTY, 'The uploaded file is empty; upload the video again.', {
-            retryable: false,
-            details: { videoId, sourceKey },
-          });
-        }
+      return withSource(storage, { videoId, sourceKey }, async (sourcePath) => {
         // Opened before probing, so a failed probe leaves nothing behind either (abort below).
         const outputs = await storage.openOutputSet(outputSetKey(videoId));
         try {
-          const media = await probeMedia(source.path, limits, {
-            timeoutMs: Math.min(PROBE_TIMEOUT_MS, configuredMs),
-            // The scan's time counts against the job's deadline below (it is measured from startedAt).
-            scanTimeoutMs: configuredMs,
-            signal,
-          });
+          const media = await probeSource(sourcePath, limits, configuredMs, signal);
           const deadline = startedAt + jobBudgetMs(configuredMs, media.durationSeconds, options.budget);
-          const produced = await produceOutputs(outputs, source.path, media, { deadline, threads, signal, onProgress });
+          const produced = await produceOutputs(outputs, sourcePath, media, { deadline, threads, signal, onProgress });
           await outputs.commit();
           onProgress?.(100);
           return { media: toMediaInfo(media), ...produced, ...(media.warnings.length > 0 ? { warnings: media.warnings } : {}) };
@@ -115,12 +96,53 @@ export function createMediaProcessor(options: MediaProcessorOptions): MediaProce
           await outputs.abort().catch(() => undefined);
           throw error;
         }
-      } finally {
-        await source.release();
-      }
+      });
     },
     removeTemps: (videoId) => storage.removeUnfinished(outputSetKey(videoId)),
   };
+}
+
+/** The configured job timeout (JOB_TIMEOUT_SECONDS × 1000) or the default of 20 minutes. */
+export const configuredTimeoutMs = (options: Pick<MediaProcessorOptions, 'timeoutMs'>): number => options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+/**
+ * Runs `use` on a local file of the video's upload and releases that file however `use` ends. Errors
+ * (not retryable): SOURCE_MISSING when the key holds nothing, UPLOAD_EMPTY when it holds no byte.
+ */
+export async function withSource<T>(
+  storage: MediaStorage,
+  { videoId, sourceKey }: { videoId: string; sourceKey: string },
+  use: (sourcePath: string) => Promise<T>,
+): Promise<T> {
+  const source = await storage.readLocal(sourceKey);
+  if (source === null) {
+    throw new FramelogError(ErrorCode.SOURCE_MISSING, `The uploaded file ${sourceKey} is not in storage.`, {
+      retryable: false,
+      details: { videoId, sourceKey },
+    });
+  }
+  try {
+    if (source.sizeBytes === 0) {
+      // The API refuses empty uploads; a source emptied in storage since then gets the same code.
+      throw new FramelogError(ErrorCode.UPLOAD_EMPTY, 'The uploaded file is empty; upload the video again.', {
+        retryable: false,
+        details: { videoId, sourceKey },
+      });
+    }
+    return await use(source.path);
+  } finally {
+    await source.release();
+  }
+}
+
+/** probeMedia with the job's limits: 30 s for the description, the whole job time for a packet scan. */
+export function probeSource(sourcePath: string, limits: ProbeLimits, configuredMs: number, signal?: AbortSignal): Promise<ProbedMedia> {
+  return probeMedia(sourcePath, limits, {
+    timeoutMs: Math.min(PROBE_TIMEOUT_MS, configuredMs),
+    // The scan's time counts against the job's deadline (it is measured from the job's start).
+    scanTimeoutMs: configuredMs,
+    signal,
+  });
 }
 
 interface ProduceOptions {
@@ -144,14 +166,24 @@ async function produceOutputs(
     { outputs, sourcePath, media, plan },
     { timeoutMs: remainingMs(), threads, signal, onProgress: (percent) => onProgress?.(percent * 0.95) },
   );
-  const size = posterSize(plan);
-  const poster =
-    size === undefined ? null : await extractPoster({ outputs, sourcePath, media, size }, { timeoutMs: remainingMs(), threads, signal });
+  const poster = await producePoster(outputs, sourcePath, media, plan, { timeoutMs: remainingMs(), threads, signal });
   return { renditions, poster, streaming };
 }
 
+/** The poster at the size the ladder gives it (ladder.posterSize) into the uncommitted set; null without one. */
+export async function producePoster(
+  outputs: OutputSet,
+  sourcePath: string,
+  media: ProbedMedia,
+  plan: readonly RenditionPlan[],
+  options: PosterOptions,
+): Promise<Poster | null> {
+  const size = posterSize(plan);
+  return size === undefined ? null : extractPoster({ outputs, sourcePath, media, size }, options);
+}
+
 /** Exactly the event's MediaInfo: the transcoding details of ProbedMedia stay out of the log. */
-function toMediaInfo(media: ProbedMedia): MediaInfo {
+export function toMediaInfo(media: ProbedMedia): MediaInfo {
   return {
     durationSeconds: media.durationSeconds,
     width: media.width,

@@ -7,6 +7,7 @@ import { rateCap, type RenditionPlan } from './ladder.js';
 import { mp4DurationSeconds } from './mp4Duration.js';
 import { packageLadder, type EncodedLadder, type LadderOutputs } from './stream.js';
 import type { ProbedMedia } from './probe.js';
+import type { RangeCut } from './rangePlan.js';
 import { colourTagFilters, FRAME_TIMING_OPTIONS, frameRateCapFilters, sourceFilters, type PictureTraits } from './videoFilters.js';
 import type { OutputSet } from './storage.js';
 
@@ -62,17 +63,83 @@ export async function encodeLadder(
   const { plan, media } = input;
   const videos = plan.map((rung, index) => ({ rung, path: path.join(workDir, `video-${index}.mp4`) }));
   const audioPath = media.audioStreamIndex === null ? null : path.join(workDir, 'audio.mp4');
+  await runLadderEncode(
+    {
+      sourcePath: input.sourcePath,
+      inputOptions: threadInputOptions(options.threads),
+      complexFilter: ladderFilterGraph(media.videoStreamIndex, plan, media.picture),
+      videos,
+      audio: audioPath === null || media.audioStreamIndex === null ? null : { path: audioPath, streamIndex: media.audioStreamIndex },
+      durationSeconds: media.durationSeconds,
+    },
+    options,
+  );
+  return { workDir, videos, audioPath };
+}
+
+export interface RangeEncodeInput extends Omit<TranscodeInput, 'outputs'> {
+  /** Which source frames to encode (rangePlan.rangeCut). */
+  cut: RangeCut;
+  /** Seconds of video the range holds: its progress scale and the length its encode must cover. */
+  durationSeconds: number;
+  /** Where to write each rung's video-only MP4, in plan order. */
+  videoPaths: readonly string[];
+}
+
+/**
+ * One range of a split video (DESIGN §11): the same filter graph and encoder options as encodeLadder, video
+ * only (the stitch encodes the audio once, from the whole source), over the frames `cut` selects. An input
+ * seek to the cut (`-ss`: ffmpeg seeks to the keyframe before it and, with accurate_seek, its default,
+ * drops what decodes before it), then `trim=end=` at the next cut and `setpts=PTS-STARTPTS`, so each rung's
+ * MP4 starts at 0 with the range's first frame; the encoder makes that frame a keyframe (a stream's first
+ * frame always is, and `-force_key_frames` by time then puts one every GOP_SECONDS after it).
+ */
+export async function encodeRangeLadder(input: RangeEncodeInput, options: TranscodeOptions): Promise<{ rung: RenditionPlan; path: string }[]> {
+  const { plan, media, cut } = input;
+  if (plan.length !== input.videoPaths.length) throw new Error('encodeRangeLadder needs one output path per rung');
+  const videos = plan.map((rung, index) => ({ rung, path: input.videoPaths[index] ?? '' }));
+  await runLadderEncode(
+    {
+      sourcePath: input.sourcePath,
+      inputOptions: [...threadInputOptions(options.threads), ...(cut.seekSeconds === null ? [] : ['-ss', cut.seekSeconds.toFixed(6)])],
+      complexFilter: ladderFilterGraph(media.videoStreamIndex, plan, media.picture, rangeFilters(cut)),
+      videos,
+      audio: null,
+      durationSeconds: input.durationSeconds,
+    },
+    options,
+  );
+  return videos;
+}
+
+/** The range's frames, restamped from 0: `trim` at the range's end cut (none for the last range), then `setpts`. */
+export function rangeFilters(cut: RangeCut): string[] {
+  return [...(cut.endAfterSeekSeconds === null ? [] : [`trim=end=${cut.endAfterSeekSeconds.toFixed(6)}`]), 'setpts=PTS-STARTPTS'];
+}
+
+interface LadderRun {
+  sourcePath: string;
+  inputOptions: string[];
+  complexFilter: string;
+  videos: readonly { rung: RenditionPlan; path: string }[];
+  audio: { path: string; streamIndex: number } | null;
+  /** Seconds the encode should cover (progress, and the shortfall check). */
+  durationSeconds: number;
+}
+
+/** Runs one ladder encode and refuses what decoded too little (MEDIA_CORRUPT) or wrote nothing (TRANSCODE_FAILED). */
+async function runLadderEncode(run: LadderRun, options: TranscodeOptions): Promise<void> {
   const { stderr } = await runFfmpeg({
-    input: input.sourcePath,
-    inputOptions: threadInputOptions(options.threads),
-    complexFilter: ladderFilterGraph(media.videoStreamIndex, plan, media.picture),
+    input: run.sourcePath,
+    inputOptions: run.inputOptions,
+    complexFilter: run.complexFilter,
     outputs: [
-      ...videos.map(({ rung, path: output }, index) => ({ path: output, options: videoOutputOptions(index, rung, options.threads) })),
-      ...(audioPath === null || media.audioStreamIndex === null ? [] : [{ path: audioPath, options: audioOutputOptions(media.audioStreamIndex, options.threads) }]),
+      ...run.videos.map(({ rung, path: output }, index) => ({ path: output, options: videoOutputOptions(index, rung, options.threads) })),
+      ...(run.audio === null ? [] : [{ path: run.audio.path, options: audioOutputOptions(run.audio.streamIndex, options.threads) }]),
     ],
     timeoutMs: options.timeoutMs,
     signal: options.signal,
-    durationSeconds: media.durationSeconds,
+    durationSeconds: run.durationSeconds,
     onProgress: options.onProgress,
   });
   if (/Output file is empty, nothing was encoded/.test(stderr)) {
@@ -81,13 +148,12 @@ export async function encodeLadder(
       details: { stderr: stderr.slice(-2000) },
     });
   }
-  for (const { path: output } of videos) {
+  for (const { path: output } of run.videos) {
     const { size } = await stat(output);
     if (size === 0) throw new FramelogError(ErrorCode.TRANSCODE_FAILED, 'ffmpeg wrote an empty rendition.', { retryable: true });
   }
-  const first = videos[0];
-  if (first !== undefined) assertCoversSource(await mp4DurationSeconds(first.path), media.durationSeconds);
-  return { workDir, videos, audioPath };
+  const first = run.videos[0];
+  if (first !== undefined) assertCoversSource(await mp4DurationSeconds(first.path), run.durationSeconds);
 }
 
 /**
@@ -120,13 +186,19 @@ export function assertCoversSource(writtenSeconds: number | null, durationSecond
 
 /**
  * `[0:<video>]<source filters>split=N[s0]…; [si]<fps cap>scale=W:H,setsar=1,format=yuv420p<tags>[vi]`
- * (videoFilters.ts: deinterlace and tone-map once, the frame-rate cap per rung). ffmpeg has already applied
+ * (videoFilters.ts: deinterlace and tone-map once, the frame-rate cap per rung). `leading` filters come
+ * first (a range's trim, encodeRangeLadder). ffmpeg has already applied
  * the source's rotation (autorotate) before the graph, so W:H are display dimensions; setsar=1 makes pixels
  * square because W:H already include the source's pixel aspect.
  */
-export function ladderFilterGraph(videoStreamIndex: number, plan: readonly RenditionPlan[], picture: PictureTraits): string {
+export function ladderFilterGraph(
+  videoStreamIndex: number,
+  plan: readonly RenditionPlan[],
+  picture: PictureTraits,
+  leading: readonly string[] = [],
+): string {
   const splitOutputs = plan.map((_, index) => `[s${index}]`).join('');
-  const source = sourceFilters(picture, plan[0]).map((filter) => `${filter},`).join('');
+  const source = [...leading, ...sourceFilters(picture, plan[0])].map((filter) => `${filter},`).join('');
   const branches = plan.map((rung, index) => {
     const filters = [
       ...frameRateCapFilters(picture, Math.min(rung.width, rung.height)),

@@ -60,6 +60,7 @@ describe('interpretProbe', () => {
       audioStreamIndex: 1,
       audioChannels: 2,
       picture: { hdr: null, interlaced: false, maxFrameRate: 29.97 },
+      frameGrid: { rateNum: 30000, rateDen: 1001, firstFrameSeconds: 0 },
       warnings: [],
     });
   });
