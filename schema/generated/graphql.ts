@@ -245,6 +245,8 @@ export type VideoEvent = {
   /** Global log position (a 64-bit integer as a string). */
   position: Scalars['String']['output'];
   recordedAt: Scalars['DateTime']['output'];
+  /** The stream the event belongs to: the video's id, or a segment's (split and stitch: SegmentStarted, SegmentEncoded…). */
+  streamId: Scalars['ID']['output'];
   type: Scalars['String']['output'];
   version: Scalars['Int']['output'];
 };
@@ -541,6 +543,7 @@ export type VideoEventResolvers<ContextType = ApiContext, ParentType extends Res
   metadata?: Resolver<ResolversTypes['JSON'], ParentType, ContextType>;
   position?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   recordedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  streamId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   version?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };

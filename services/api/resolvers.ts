@@ -6,7 +6,7 @@ import { fold, hasProgress, latestStreaming, type VideoState } from '../domain/v
 import { auditLog } from '../eventstore/audit.js';
 import { readAll } from '../eventstore/readAll.js';
 import { rebuildProjections } from '../eventstore/rebuild.js';
-import { readStream } from '../eventstore/readStream.js';
+import { readStream, readVideoHistory } from '../eventstore/readStream.js';
 import { listVideos, loadVideo } from '../eventstore/videos.js';
 import { retryVideo } from './commands/retryVideo.js';
 import { createUpload } from './commands/createUpload.js';
@@ -151,7 +151,12 @@ export const resolvers: Resolvers = {
     // Reported through NOTIFY (by workers while transcoding, by the tus server while bytes arrive) and kept
     // in memory by each API process: never an event.
     progress: (video, _args, { deps }) => (hasProgress(video.status) ? deps.videoUpdates.progressOf(video.id) : null),
-    history: (video, _args, { deps }) => readStream(deps.db, video.id, { toPosition: video.lastPosition }),
+    // A split video's segments, in their own streams, are part of its history: all of them for the video
+    // as it is now, those up to its state's position for a state of the past (asOf).
+    async history(video, _args, { deps }) {
+      const current = await loadVideo(deps.db, video.id);
+      return readVideoHistory(deps.db, video.id, video.lastPosition, current?.lastPosition === video.lastPosition ? null : video.lastPosition);
+    },
   },
 
   Rendition: {

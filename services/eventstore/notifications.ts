@@ -116,8 +116,13 @@ export function parseVideoUpdatedNotice(payload: string): VideoUpdatedNotice | n
 
 export interface ProgressNotice {
   videoId: string;
-  /** 0–100. */
+  /** 0–100: of the video, or of `part` when there is one. */
   percent: number;
+  /**
+   * The task reports one part of its video (a segment or the stitch of a split video, DESIGN §11): its
+   * `key` and `weight`, the share (0–1) of the video's progress it makes. The API sums the parts.
+   */
+  part?: { key: string; weight: number };
 }
 
 /** Announces transcoding progress to every API process. No event, no row: progress is ephemeral. */
@@ -130,7 +135,11 @@ export function parseProgressNotice(payload: string): ProgressNotice | null {
   try {
     const value = JSON.parse(payload) as Partial<ProgressNotice>;
     if (typeof value.videoId !== 'string' || typeof value.percent !== 'number' || !Number.isFinite(value.percent)) return null;
-    return { videoId: value.videoId, percent: Math.min(100, Math.max(0, value.percent)) };
+    const notice = { videoId: value.videoId, percent: Math.min(100, Math.max(0, value.percent)) };
+    const part = value.part;
+    if (part === undefined) return notice;
+    if (typeof part?.key !== 'string' || typeof part.weight !== 'number' || !(part.weight >= 0 && part.weight <= 1)) return null;
+    return { ...notice, part: { key: part.key, weight: part.weight } };
   } catch {
     return null;
   }
@@ -170,16 +179,18 @@ export interface ProgressReporterOptions extends ProgressThrottleOptions {
  * `reportProgress(videoId, percent)` for a worker: throttled per video, sent with `notifyProgress`
  * without waiting. A lost notification only delays the next one, so failures are logged, not thrown.
  */
-export function createProgressReporter(db: Db, options: ProgressReporterOptions): (videoId: string, percent: number) => void {
-  let current: { videoId: string; report: (percent: number) => void } | undefined;
-  return (videoId, percent) => {
-    if (current?.videoId !== videoId) {
+export function createProgressReporter(db: Db, options: ProgressReporterOptions): (videoId: string, percent: number, part?: ProgressNotice['part']) => void {
+  let current: { key: string; report: (percent: number) => void } | undefined;
+  return (videoId, percent, part) => {
+    // Throttled per task: a worker runs one at a time, a segment of a video after another.
+    const key = `${videoId}/${part?.key ?? ''}`;
+    if (current?.key !== key) {
       const send = (value: number) => {
-        notifyProgress(db, { videoId, percent: Math.round(value * 10) / 10 }).catch((error: unknown) =>
+        notifyProgress(db, { videoId, percent: Math.round(value * 10) / 10, ...(part ? { part } : {}) }).catch((error: unknown) =>
           options.logger.debug({ err: error, videoId }, 'could not send a progress notification'),
         );
       };
-      current = { videoId, report: throttleProgress(send, options) };
+      current = { key, report: throttleProgress(send, options) };
     }
     current.report(percent);
   };

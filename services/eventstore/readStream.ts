@@ -41,3 +41,19 @@ export async function readStream(db: Db, streamId: string, bound: StreamBound = 
   const rows = await query.orderBy('version').execute();
   return rows.map(toRecordedEvent);
 }
+
+/**
+ * A video's history (GraphQL `Video.history`): its stream's events up to `toPosition`, and, in position
+ * order among them, the events of its segments' streams (split and stitch, DESIGN §11; found through the
+ * `segments` projection) up to `segmentsTo` (null: all of them, for the video as it is now). Segment
+ * events come as stored (validated when appended), typed as the video's for the API's one event type.
+ */
+export async function readVideoHistory(db: Db, videoId: string, toPosition: bigint, segmentsTo: bigint | null): Promise<RecordedEvent[]> {
+  const segmentBound = segmentsTo === null ? sql`true` : sql`e.position <= ${segmentsTo.toString()}::bigint`;
+  const { rows } = await sql<EventRow>`
+    select e.* from events e where e.stream_id = ${videoId}::uuid and e.position <= ${toPosition.toString()}::bigint
+    union all
+    select e.* from events e where e.stream_id in (select s.id from segments s where s.video_id = ${videoId}::uuid) and ${segmentBound}
+    order by position`.execute(db);
+  return rows.map(toRecordedEvent);
+}

@@ -4,7 +4,8 @@ import { createDb, createPool } from '../eventstore/db.js';
 import { createProgressReporter } from '../eventstore/notifications.js';
 import { createTaskLeases } from '../eventstore/taskLease.js';
 import { createLogger, type Logger } from '../logger.js';
-import { createMediaProcessor, type MediaProcessor } from '../media/processVideo.js';
+import { createMediaProcessor, type MediaProcessor, type MediaProcessorOptions } from '../media/processVideo.js';
+import { createSplitMediaProcessor } from '../media/splitProcessor.js';
 import { openStorage } from '../media/storage/create.js';
 import type { MediaStorage } from '../media/storage/types.js';
 import { closeBroker, createBroker } from '../messaging/broker.js';
@@ -18,11 +19,14 @@ import { handleTask } from '../worker/handleTask.js';
 import { createJobTracker } from '../worker/jobTracker.js';
 import { createNoopProcessor } from '../worker/noopProcessor.js';
 import { recordDeadLetter } from '../worker/recordDeadLetter.js';
+import type { SplitDeps } from '../worker/splitTasks.js';
 import { measureTask } from '../worker/taskMetrics.js';
 
 export interface WorkerOverrides {
   /** Replaces the processor PROCESSOR selects (test entry points compose faulty ones this way). */
   processor?: MediaProcessor;
+  /** Replaces the split processor (test entry points make a segment fail this way). */
+  splitProcessor?: SplitDeps['processor'];
 }
 
 export interface RunningWorker {
@@ -38,12 +42,24 @@ export interface RunningWorker {
 /** The processor the PROCESSOR setting names, on the storage STORAGE names. */
 export function createProcessor(config: Config, storage: MediaStorage): MediaProcessor {
   if (config.PROCESSOR === 'noop') return createNoopProcessor();
-  return createMediaProcessor({
-    storage,
-    limits: { maxDurationSeconds: config.MAX_DURATION_SECONDS, maxDimension: config.MAX_DIMENSION, maxStreams: config.MAX_STREAMS },
-    timeoutMs: config.JOB_TIMEOUT_SECONDS * 1000,
-    threads: config.FFMPEG_THREADS,
-  });
+  return createMediaProcessor(processorOptions(config, storage));
+}
+
+const processorOptions = (config: Config, storage: MediaStorage): MediaProcessorOptions => ({
+  storage,
+  limits: { maxDurationSeconds: config.MAX_DURATION_SECONDS, maxDimension: config.MAX_DIMENSION, maxStreams: config.MAX_STREAMS },
+  timeoutMs: config.JOB_TIMEOUT_SECONDS * 1000,
+  threads: config.FFMPEG_THREADS,
+});
+
+/**
+ * Split and stitch (DESIGN §11) as SPLIT_MIN_SECONDS and SEGMENT_SECONDS set it. With PROCESSOR=noop
+ * nothing is split (there is no media), but a worker still runs segment and stitch tasks it is handed.
+ */
+function createSplit(config: Config, storage: MediaStorage, override?: SplitDeps['processor']): SplitDeps {
+  const processor = override ?? createSplitMediaProcessor(processorOptions(config, storage));
+  const minSeconds = config.PROCESSOR === 'noop' ? 0 : config.SPLIT_MIN_SECONDS;
+  return { processor, minSeconds, segmentSeconds: config.SEGMENT_SECONDS };
 }
 
 /** Ports after METRICS_PORT a worker tries when it is taken (by `npm start`'s workers, or another `npm run worker`). */
@@ -78,6 +94,7 @@ export async function startWorker(config: Config, overrides: WorkerOverrides = {
   pool.on('error', (error) => log.error({ err: error }, 'idle PostgreSQL connection failed'));
   const db = createDb(pool);
   const processor = overrides.processor ?? createProcessor(config, storage.storage);
+  const split = createSplit(config, storage.storage, overrides.splitProcessor);
   const jobs = createJobTracker();
   // Listening before the broker connects, so a worker waiting for RabbitMQ can still be scraped.
   const metrics = createMetrics('worker');
@@ -97,9 +114,10 @@ export async function startWorker(config: Config, overrides: WorkerOverrides = {
     log,
     // Live progress for the API: a NOTIFY at most every second or 5 %, never an event or a row.
     reportProgress: createProgressReporter(db, { minIntervalMs: 1_000, minStepPercent: 5, logger: log }),
+    split,
   };
   const tasks = await subscribeTasks(broker, (delivery) => jobs.run((signal) => measureTask(metrics, () => handleTask(deps, delivery, signal))), log);
-  const deadLetters = await subscribeDeadLetters(broker, (letter) => recordDeadLetter({ db, leases, processor, workerId, log }, letter).then(() => metrics.deadLetters.inc()), log);
+  const deadLetters = await subscribeDeadLetters(broker, (letter) => recordDeadLetter({ db, leases, processor, split, workerId, log }, letter).then(() => metrics.deadLetters.inc()), log);
   log.info({ maxAttempts: config.MAX_ATTEMPTS, deliveryLimit: config.DELIVERY_LIMIT, processor: config.PROCESSOR, storage: config.STORAGE }, 'worker ready');
 
   let stopped: Promise<void> | undefined;

@@ -11,12 +11,15 @@ import type { MediaProcessor } from '../media/processVideo.js';
 import type { DeadLetter } from '../messaging/deadLetterSubscriber.js';
 import { parseTaskMessage, type TaskMessage } from '../messaging/taskMessage.js';
 import { removeTemps } from './handleTask.js';
+import { recordSegmentDeadLetter, type SplitDeps } from './splitTasks.js';
 
 export interface DeadLetterDeps {
   db: Db;
   leases: TaskLeases;
   /** Removes the video's temp files once VideoFailed is recorded. */
   processor: Pick<MediaProcessor, 'removeTemps'>;
+  /** Split and stitch: a dead-lettered segment fails its video, and its range sets are removed then. */
+  split?: SplitDeps;
   workerId: string;
   log: Logger;
 }
@@ -42,7 +45,8 @@ export async function recordDeadLetter(deps: DeadLetterDeps, letter: DeadLetter)
     return;
   }
   try {
-    await recordFailed(deps, task, letter);
+    if (task.kind === 'segment') await recordSegmentDeadLetter(deps, task.taskId, task.videoId, letter.reason);
+    else await recordFailed(deps, task, letter);
   } finally {
     await lease.release();
   }

@@ -16,8 +16,9 @@ import { videoFlowStream } from '../eventstore/videoStream.js';
 import type { OutboxMessage } from '../eventstore/append.js';
 import type { TaskOutcome } from '../messaging/subscriber.js';
 import { taskOutboxMessage } from '../messaging/taskMessage.js';
-import { isSplittable, planRanges, type SplitMediaProcessor } from './splitMediaShim.js';
-import { removeTemps, type ProgressPart, type TaskRun, type WorkerDeps } from './handleTask.js';
+import { isSplittable, planRanges } from '../media/rangePlan.js';
+import type { SplitMediaProcessor } from '../media/splitProcessor.js';
+import { removeTemps, type ProgressPart, type TaskRun, type TempsDeps, type WorkerDeps } from './handleTask.js';
 
 /**
  * The worker's side of split and stitch (DESIGN §11): the transcode task's decision to split, the
@@ -106,7 +107,7 @@ export async function runSegmentTask(r: TaskRun, signal: AbortSignal): Promise<T
   r.run.unrecordedAttempt = undefined;
   const started = start.events.find((e) => e.type === 'SegmentStarted');
   if (start.decision.settle !== null || started?.type !== 'SegmentStarted' || start.state === null) {
-    await fanIn(s, start.state);
+    await fanIn(fanInOf(s), start.state);
     return start.decision.settle ?? { kind: 'ack' };
   }
   const attempt = started.data.attempt;
@@ -116,7 +117,7 @@ export async function runSegmentTask(r: TaskRun, signal: AbortSignal): Promise<T
   r.lease.lost.throwIfAborted();
   const end = await segmentCommand(s, outcome, started.eventId, start.state);
   r.run.unrecordedAttempt = undefined;
-  await fanIn(s, end.state);
+  await fanIn(fanInOf(s), end.state);
   log.info({ index: range.index, attempt, outcome: outcome.type, settle: end.decision.settle }, 'segment attempt ended');
   return end.decision.settle ?? { kind: 'ack' };
 }
@@ -168,7 +169,7 @@ async function recordSegmentInterrupted(s: SegmentRun, state: SegmentState, atte
 
 /** Decides `cmd` over the segment's stream and appends the result (the segment's own version: no contention). */
 function segmentCommand(s: SegmentRun, cmd: SegmentCommand, causationId: string | null, state?: SegmentState): Promise<Handled<SegmentState, SegmentEvent, SegmentDecision>> {
-  const { deps, task, correlationId } = s.r;
+  const { deps, task } = s.r;
   const policy = { maxAttempts: deps.maxAttempts, deliveryLimit: deps.deliveryLimit, retryDelaysMs: deps.retryDelaysMs };
   const decider = { type: segmentStream, decide: (c: SegmentCommand, st: SegmentState | null) => decideSegment(c, st, policy, deps.now?.() ?? new Date()) };
   return handleCommand(deps.db, task.taskId, decider, cmd, {
@@ -188,21 +189,36 @@ const workerMetadata = (r: TaskRun, causationId: string | null, taskId: string, 
   attempt: 'attempt' in data && typeof data.attempt === 'number' ? data.attempt : 'attempts' in data && typeof data.attempts === 'number' ? data.attempts : null,
 });
 
+/** What the fan-in needs: the database, the task policy, who writes, and how to remove a finished video's temps. */
+export type FanInDeps = Pick<WorkerDeps, 'db' | 'workerId' | 'log' | 'split'> & TempsDeps & Partial<Pick<WorkerDeps, 'maxAttempts' | 'deliveryLimit' | 'retryDelaysMs' | 'now'>>;
+
+interface FanIn {
+  deps: FanInDeps;
+  video: VideoState;
+  range: PlannedRange;
+  videoTaskId: string;
+  correlationId: string;
+  log: TaskRun['log'];
+}
+
+const fanInOf = (s: SegmentRun): FanIn => ({ deps: s.r.deps, video: s.video, range: s.range, videoTaskId: s.videoTaskId, correlationId: s.r.correlationId, log: s.r.log });
+
 /**
  * After the segment's outcome committed (or on a finished segment's redelivery): an encoded segment
  * counts the task's encoded segments afresh (after its own commit, so of two last ones at least one sees
- * all) and asks for the stitch; a segment that gave up fails its video. Both are no-ops when done.
+ * all) and asks for the stitch; a segment that gave up (or never ran: `state` null) fails its video.
+ * Both are no-ops when already done.
  */
-async function fanIn(s: SegmentRun, state: SegmentState | null): Promise<void> {
-  if (!segmentFinished(state) || state === null) return;
-  const { r, range, videoTaskId, video } = s;
+async function fanIn(f: FanIn, state: SegmentState | null): Promise<void> {
+  const { deps, range, videoTaskId, video } = f;
+  if (state !== null && !segmentFinished(state)) return;
   const command: VideoCommand =
-    state.status === 'ENCODED'
-      ? { type: 'RequestStitch', videoId: video.id, taskId: videoTaskId, encoded: await countEncoded(r.deps.db, videoTaskId, video.split?.ranges ?? []) }
-      : { type: 'FailForSegment', videoId: video.id, taskId: videoTaskId, range, code: state.lastError?.code ?? ErrorCode.SEGMENT_FAILED, message: state.lastError?.message ?? 'gave up' };
-  const handled = await videoCommand(r.deps, r, videoTaskId, command);
-  for (const event of handled.events) r.log.info({ type: event.type, index: range.index }, event.type === 'StitchRequested' ? 'every segment is in: stitch requested' : 'a segment gave up: video failed');
-  if (handled.events.length > 0 && handled.state !== null && isTerminal(handled.state.status)) await removeTemps(r.deps, video.id);
+    state?.status === 'ENCODED'
+      ? { type: 'RequestStitch', videoId: video.id, taskId: videoTaskId, encoded: await countEncoded(deps.db, videoTaskId, video.split?.ranges ?? []) }
+      : { type: 'FailForSegment', videoId: video.id, taskId: videoTaskId, range, code: state?.lastError?.code ?? ErrorCode.DEAD_LETTERED, message: state?.lastError?.message ?? 'its task was dead-lettered before it ran' };
+  const handled = await videoCommand(f, command);
+  for (const event of handled.events) f.log.info({ type: event.type, index: range.index }, event.type === 'StitchRequested' ? 'every segment is in: stitch requested' : 'a segment gave up: video failed');
+  if (handled.events.length > 0 && handled.state !== null && isTerminal(handled.state.status)) await removeTemps(deps, video.id);
 }
 
 /** How many of the plan's segments have their result committed (the `segments` projection, read now). */
@@ -214,11 +230,32 @@ async function countEncoded(db: Db, videoTaskId: string, ranges: readonly Planne
 }
 
 /** A video-stream command on a segment's behalf, with the stitch task in the same append's outbox. */
-function videoCommand(deps: WorkerDeps, r: TaskRun, videoTaskId: string, command: VideoCommand): Promise<Handled<VideoState, VideoEvent, Decision>> {
-  const policy = { maxAttempts: deps.maxAttempts, deliveryLimit: deps.deliveryLimit, retryDelaysMs: deps.retryDelaysMs };
+function videoCommand(f: FanIn, command: VideoCommand): Promise<Handled<VideoState, VideoEvent, Decision>> {
+  const { deps } = f;
+  // Neither command retries or counts deliveries: the policy is never read by them.
+  const policy = { maxAttempts: deps.maxAttempts ?? 1, deliveryLimit: deps.deliveryLimit ?? 1, retryDelaysMs: deps.retryDelaysMs ?? [] };
   const decider = { type: videoFlowStream, decide: (c: VideoCommand, st: VideoState | null) => decide(c, st, policy, deps.now?.() ?? new Date()) };
   return handleCommand(deps.db, command.videoId, decider, command, {
-    metadata: (event) => workerMetadata(r, null, videoTaskId, event.data),
-    outbox: (events) => splitOutbox(command.videoId, r.correlationId, events),
+    metadata: (event) => ({ correlationId: f.correlationId, causationId: null, taskId: f.videoTaskId, actor: `worker:${deps.workerId}`, workerId: deps.workerId, attempt: null, ...('attempts' in event.data ? { attempt: event.data.attempts } : {}) }),
+    outbox: (events) => splitOutbox(command.videoId, f.correlationId, events),
   });
+}
+
+/**
+ * A segment task's message was dead-lettered (the watch queue's copy): the segment gives up
+ * (SegmentAbandoned, unless it has its outcome) and its video fails, as when it runs out of attempts.
+ * The caller holds the segment's lease.
+ */
+export async function recordSegmentDeadLetter(deps: FanInDeps, segmentId: string, videoId: string, reason: string | null): Promise<void> {
+  const video = await loadState(deps.db, videoFlowStream, videoId);
+  const range = video?.split?.ranges.find((candidate) => candidate.segmentId === segmentId);
+  if (video === null || video.split === undefined || range === undefined) return;
+  const correlationId = randomUUID();
+  const policy = { maxAttempts: 1, deliveryLimit: 1, retryDelaysMs: [] };
+  const decider = { type: segmentStream, decide: (c: SegmentCommand, st: SegmentState | null) => decideSegment(c, st, policy, new Date()) };
+  const handled = await handleCommand(deps.db, segmentId, decider, { type: 'RecordSegmentDeadLetter', segmentId, reason }, {
+    metadata: () => ({ correlationId, taskId: segmentId, actor: `worker:${deps.workerId}`, workerId: deps.workerId }),
+  });
+  if (handled.state?.status === 'ENCODED') return;
+  await fanIn({ deps, video, range, videoTaskId: video.split.taskId, correlationId, log: deps.log }, handled.state);
 }

@@ -13,6 +13,7 @@ import {
 import { readStream } from '../../eventstore/readStream.js';
 import { feedHorizon } from '../../eventstore/readAll.js';
 import { loadVideo } from '../../eventstore/videos.js';
+import { nextProgress, type VideoProgress } from './videoProgress.js';
 import type { Logger } from '../../logger.js';
 
 /** Live video changes of this API process, fed by PostgreSQL notifications from every process. */
@@ -54,7 +55,7 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
   const { db, log } = options;
   const bufferSize = options.bufferSize ?? 100;
   const subscribers = new Set<Subscriber>();
-  const progress = new Map<string, number>();
+  const progress = new Map<string, VideoProgress>();
   // Loads of one video run one after another, so its subscribers never see an older state last.
   const pending = new Map<string, Promise<void>>();
   // The newest position pushed per video. A notice names the row's position after one append, which
@@ -75,7 +76,7 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
       if (channel === PROGRESS_CHANNEL) {
         const notice = parseProgressNotice(payload);
         if (notice === null) return;
-        progress.set(notice.videoId, notice.percent);
+        progress.set(notice.videoId, nextProgress(progress.get(notice.videoId), notice));
         if (watched(notice.videoId)) pushProgress(notice.videoId);
       } else if (channel === VIDEO_UPDATED_CHANNEL) {
         const notice = parseVideoUpdatedNotice(payload);
@@ -239,6 +240,6 @@ export function createVideoUpdates(options: VideoUpdatesOptions): VideoUpdates {
       await Promise.allSettled([...pending.values()]);
     },
     subscribe,
-    progressOf: (videoId) => progress.get(videoId) ?? null,
+    progressOf: (videoId) => progress.get(videoId)?.percent ?? null,
   };
 }
