@@ -11,6 +11,8 @@ describe('loadConfig', () => {
     expect(config.AUTH_CACHE_SECONDS).toBe(5);
     expect(config.REQUEST_TIMEOUT_SECONDS).toBe(3_600);
     expect(config).toMatchObject({ MAX_SUBSCRIPTIONS_PER_SOCKET: 100, MAX_SUBSCRIPTIONS_PER_TOKEN: 1_000 });
+    expect(config).toMatchObject({ SPLIT_MIN_SECONDS: 60, SEGMENT_SECONDS: 30 });
+    expect(loadConfig({ SPLIT_MIN_SECONDS: '0', SEGMENT_SECONDS: '4' })).toMatchObject({ SPLIT_MIN_SECONDS: 0, SEGMENT_SECONDS: 4 });
   });
   it('refuses a per-socket subscription limit above the per-token one', () => {
     expect(() => loadConfig({ MAX_SUBSCRIPTIONS_PER_SOCKET: '50', MAX_SUBSCRIPTIONS_PER_TOKEN: '10' })).toThrow(/MAX_SUBSCRIPTIONS_PER_SOCKET: must not be above MAX_SUBSCRIPTIONS_PER_TOKEN/);
@@ -38,6 +40,9 @@ describe('loadConfig', () => {
     ['S3_PREFIX', '/absolute'],
     ['S3_FORCE_PATH_STYLE', 'yes'],
     ['S3_ACCESS_KEY_ID', 'only-the-key'],
+    ['SPLIT_MIN_SECONDS', '-1'],
+    ['SEGMENT_SECONDS', '3'],
+    ['SEGMENT_SECONDS', '0'],
   ])('a bad %s stops start-up with its name in the message', (name, value) => {
     let error: unknown;
     try {
