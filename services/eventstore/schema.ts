@@ -60,6 +60,22 @@ export interface VideosTable {
   last_position: BigintColumn;
 }
 
+/** The inline projection of segment streams (migration 0007, split and stitch). */
+export interface SegmentsTable {
+  id: string;
+  video_id: string;
+  video_task_id: string;
+  range_index: number;
+  start_seconds: number;
+  end_seconds: number;
+  status: string;
+  attempts: number;
+  unfinished_starts: number;
+  last_error: JsonColumn | null;
+  result: JsonColumn | null;
+  version: number;
+}
+
 /** API tokens (migration 0003): only the sha256 of a token is stored, never the token. */
 export interface ApiTokensTable {
   id: Generated<string>;
@@ -74,6 +90,7 @@ export interface Database {
   api_tokens: ApiTokensTable;
   events: EventsTable;
   outbox: OutboxTable;
+  segments: SegmentsTable;
   videos: VideosTable;
 }
 
