@@ -73,7 +73,7 @@ describe('decide: the one stitch', () => {
   });
   it('a stitch dead-lettered by the broker fails the video as any task does', () => {
     when([uploaded(task), started(task), split(), stitchRequested], { type: 'RecordDeadLetter', videoId, taskId: task, reason: 'delivery_limit' }).then({
-      events: [{ type: 'VideoFailed', data: { taskId: task, attempts: 0, code: 'REDELIVERY_LIMIT', message: expect.stringMatching(/broker stopped/) as unknown as string } }],
+      events: [{ type: 'VideoFailed', data: { taskId: task, attempts: 0, code: 'REDELIVERY_LIMIT', message: expect.stringMatching(/broker stopped/) } }],
       settle: ack,
     });
   });
@@ -125,13 +125,13 @@ describe('decideSegment: start', () => {
   });
   it('past the delivery limit of starts without an outcome, the segment gives up (REDELIVERY_LIMIT) and is dead-lettered', () => {
     const decision = decideSegment(startSegment(), givenSegment([segStarted(1), segStarted(2)]), policy, now);
-    expect(decision.events).toEqual([{ type: 'SegmentAbandoned', data: { taskId: segmentId, attempts: 2, code: 'REDELIVERY_LIMIT', message: expect.stringMatching(/^2 deliveries/) as unknown as string } }]);
-    expect(decision.settle).toMatchObject({ kind: 'dead-letter', reason: expect.stringMatching(/^REDELIVERY_LIMIT: /) as unknown as string });
+    expect(decision.events).toEqual([{ type: 'SegmentAbandoned', data: { taskId: segmentId, attempts: 2, code: 'REDELIVERY_LIMIT', message: expect.stringMatching(/^2 deliveries/) } }]);
+    expect(decision.settle).toMatchObject({ kind: 'dead-letter', reason: expect.stringMatching(/^REDELIVERY_LIMIT: /) });
   });
   it('an attempt the previous delivery could not close is recorded as interrupted, then started again', () => {
     whenSegment([segStarted(1)], startSegment({ interruptedAttempt: 1 })).then({
       events: [
-        { type: 'SegmentFailed', data: { taskId: segmentId, attempt: 1, code: 'DATABASE_UNAVAILABLE', message: expect.any(String) as unknown as string, retryable: true, nextAttemptAt: null, interrupted: true } },
+        { type: 'SegmentFailed', data: { taskId: segmentId, attempt: 1, code: 'DATABASE_UNAVAILABLE', message: expect.any(String), retryable: true, nextAttemptAt: null, interrupted: true } },
         segStarted(1),
       ],
       settle: null,
@@ -169,7 +169,7 @@ describe('decideSegment: outcomes', () => {
   });
   it('a dead-lettered segment gives up unless it has its outcome', () => {
     whenSegment([segStarted(1)], { type: 'RecordSegmentDeadLetter', segmentId, reason: 'delivery_limit' }).then({
-      events: [{ type: 'SegmentAbandoned', data: { taskId: segmentId, attempts: 1, code: 'REDELIVERY_LIMIT', message: expect.any(String) as unknown as string } }],
+      events: [{ type: 'SegmentAbandoned', data: { taskId: segmentId, attempts: 1, code: 'REDELIVERY_LIMIT', message: expect.any(String) } }],
       settle: ack,
     });
     whenSegment([segStarted(1), segEncoded], { type: 'RecordSegmentDeadLetter', segmentId, reason: 'rejected' }).then({ events: [], settle: ack });
