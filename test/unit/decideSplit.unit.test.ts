@@ -9,6 +9,10 @@ import { given, processed, retryRequested, started, uploaded, videoFailed } from
 
 // Split and stitch (DESIGN §11): given(events).when(command).then(events, settle) for every new rule.
 
+/** Asymmetric matchers, typed as the string fields they stand for. */
+const anyText = (): string => expect.any(String) as string;
+const textMatching = (pattern: RegExp): string => expect.stringMatching(pattern) as string;
+
 const policy: TaskPolicy = { maxAttempts: 3, deliveryLimit: 2, retryDelaysMs: [5_000, 30_000] };
 const now = new Date('2026-11-30T12:00:00.000Z');
 const videoId = randomUUID();
@@ -73,7 +77,7 @@ describe('decide: the one stitch', () => {
   });
   it('a stitch dead-lettered by the broker fails the video as any task does', () => {
     when([uploaded(task), started(task), split(), stitchRequested], { type: 'RecordDeadLetter', videoId, taskId: task, reason: 'delivery_limit' }).then({
-      events: [{ type: 'VideoFailed', data: { taskId: task, attempts: 0, code: 'REDELIVERY_LIMIT', message: expect.stringMatching(/broker stopped/) } }],
+      events: [{ type: 'VideoFailed', data: { taskId: task, attempts: 0, code: 'REDELIVERY_LIMIT', message: textMatching(/broker stopped/) } }],
       settle: ack,
     });
   });
@@ -125,13 +129,13 @@ describe('decideSegment: start', () => {
   });
   it('past the delivery limit of starts without an outcome, the segment gives up (REDELIVERY_LIMIT) and is dead-lettered', () => {
     const decision = decideSegment(startSegment(), givenSegment([segStarted(1), segStarted(2)]), policy, now);
-    expect(decision.events).toEqual([{ type: 'SegmentAbandoned', data: { taskId: segmentId, attempts: 2, code: 'REDELIVERY_LIMIT', message: expect.stringMatching(/^2 deliveries/) } }]);
-    expect(decision.settle).toMatchObject({ kind: 'dead-letter', reason: expect.stringMatching(/^REDELIVERY_LIMIT: /) });
+    expect(decision.events).toEqual([{ type: 'SegmentAbandoned', data: { taskId: segmentId, attempts: 2, code: 'REDELIVERY_LIMIT', message: textMatching(/^2 deliveries/) } }]);
+    expect(decision.settle).toMatchObject({ kind: 'dead-letter', reason: textMatching(/^REDELIVERY_LIMIT: /) });
   });
   it('an attempt the previous delivery could not close is recorded as interrupted, then started again', () => {
     whenSegment([segStarted(1)], startSegment({ interruptedAttempt: 1 })).then({
       events: [
-        { type: 'SegmentFailed', data: { taskId: segmentId, attempt: 1, code: 'DATABASE_UNAVAILABLE', message: expect.any(String), retryable: true, nextAttemptAt: null, interrupted: true } },
+        { type: 'SegmentFailed', data: { taskId: segmentId, attempt: 1, code: 'DATABASE_UNAVAILABLE', message: anyText(), retryable: true, nextAttemptAt: null, interrupted: true } },
         segStarted(1),
       ],
       settle: null,
@@ -169,7 +173,7 @@ describe('decideSegment: outcomes', () => {
   });
   it('a dead-lettered segment gives up unless it has its outcome', () => {
     whenSegment([segStarted(1)], { type: 'RecordSegmentDeadLetter', segmentId, reason: 'delivery_limit' }).then({
-      events: [{ type: 'SegmentAbandoned', data: { taskId: segmentId, attempts: 1, code: 'REDELIVERY_LIMIT', message: expect.any(String) } }],
+      events: [{ type: 'SegmentAbandoned', data: { taskId: segmentId, attempts: 1, code: 'REDELIVERY_LIMIT', message: anyText() } }],
       settle: ack,
     });
     whenSegment([segStarted(1), segEncoded], { type: 'RecordSegmentDeadLetter', segmentId, reason: 'rejected' }).then({ events: [], settle: ack });
