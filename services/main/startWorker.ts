@@ -52,12 +52,15 @@ const processorOptions = (config: Config, storage: MediaStorage): MediaProcessor
   threads: config.FFMPEG_THREADS,
 });
 
+/** The media side of split and stitch on the storage STORAGE names (the same limits, timeout and threads). */
+export const createSplitProcessor = (config: Config, storage: MediaStorage): SplitDeps['processor'] => createSplitMediaProcessor(processorOptions(config, storage));
+
 /**
  * Split and stitch (DESIGN §11) as SPLIT_MIN_SECONDS and SEGMENT_SECONDS set it. With PROCESSOR=noop
  * nothing is split (there is no media), but a worker still runs segment and stitch tasks it is handed.
  */
 function createSplit(config: Config, storage: MediaStorage, override?: SplitDeps['processor']): SplitDeps {
-  const processor = override ?? createSplitMediaProcessor(processorOptions(config, storage));
+  const processor = override ?? createSplitProcessor(config, storage);
   const minSeconds = config.PROCESSOR === 'noop' ? 0 : config.SPLIT_MIN_SECONDS;
   return { processor, minSeconds, segmentSeconds: config.SEGMENT_SECONDS };
 }

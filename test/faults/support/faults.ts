@@ -14,3 +14,11 @@ export const gatePath = (mediaRoot: string, videoId: string): string => path.joi
 
 /** Entry point of the test-only worker, relative to the project root. */
 export const FAULTY_WORKER_ENTRY = 'test/faults/support/faultyWorkerMain.ts';
+
+/** Environment variable of the test-only worker choosing a split-and-stitch fault (SplitFault) for range 1 of every split video. */
+export const SPLIT_FAULT_ENV = 'FRAMELOG_TEST_SPLIT_FAULT';
+/**
+ *   killOnce     the first worker to encode range 1 of a video SIGKILLs itself mid-segment
+ *   alwaysFail   every attempt at range 1 throws a retryable error
+ */
+export const SplitFault = { killOnce: 'kill-once', alwaysFail: 'always-fail' } as const;

@@ -6,8 +6,9 @@ import { ErrorCode, FramelogError } from '../../../services/domain/errors.js';
 import type { MediaProcessor } from '../../../services/media/processVideo.js';
 import { LocalDiskStorage } from '../../../services/media/storage.js';
 import { createNoopProcessor } from '../../../services/worker/noopProcessor.js';
-import { createProcessor, startWorker } from '../../../services/main/startWorker.js';
-import { FaultMarker, gatePath } from './faults.js';
+import { createProcessor, createSplitProcessor, startWorker } from '../../../services/main/startWorker.js';
+import type { SplitMediaProcessor } from '../../../services/media/splitProcessor.js';
+import { FaultMarker, SPLIT_FAULT_ENV, SplitFault, gatePath } from './faults.js';
 
 /**
  * TEST-ONLY worker: the production composition (startWorker) with a processor that misbehaves on
@@ -74,6 +75,29 @@ const faulty: MediaProcessor = {
   removeTemps: (videoId) => base.removeTemps(videoId),
 };
 
-const worker = await startWorker(config, { processor: faulty });
+// Split faults hit range 1 of every split video (the uploads stay real videos: a marker would spoil them);
+// SPLIT_FAULT (faults.ts) picks the fault for this worker process.
+const splitBase = createSplitProcessor(config, new LocalDiskStorage(config.MEDIA_ROOT));
+const splitFault = process.env[SPLIT_FAULT_ENV];
+const faultySplit: SplitMediaProcessor = {
+  ...splitBase,
+  async encodeRange(input) {
+    if (input.range.index === 1 && splitFault === SplitFault.alwaysFail) {
+      throw new FramelogError(ErrorCode.TRANSCODE_FAILED, 'injected failure: range 1 always fails', { retryable: true });
+    }
+    if (input.range.index === 1 && splitFault === SplitFault.killOnce) {
+      // The first worker to take range 1 of a video dies mid-segment; the redelivery finds the flag.
+      const taken = await writeFile(path.join(config.MEDIA_ROOT, `killed-${input.videoId}`), '', { flag: 'wx' }).then(() => true, () => false);
+      if (taken) {
+        input.onProgress?.(1);
+        process.kill(process.pid, 'SIGKILL');
+        await new Promise(() => undefined);
+      }
+    }
+    return splitBase.encodeRange(input);
+  },
+};
+
+const worker = await startWorker(config, { processor: faulty, splitProcessor: faultySplit });
 process.on('SIGTERM', () => void worker.stop().then(() => process.exit(0)));
 process.on('SIGINT', () => void worker.stop().then(() => process.exit(0)));

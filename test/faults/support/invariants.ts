@@ -61,6 +61,7 @@ export async function checkInvariants(input: InvariantInput): Promise<InvariantR
   }
   expect([...outcomes].filter(([, count]) => count !== 1), 'tasks without exactly one terminal event').toEqual([]);
   await checkUploads(input.db, input.uploadsInFlight ?? []);
+  await checkSegments(input.db, statuses);
 
   const emptyQueues = [Names.workQueue, Names.deadLetterWatchQueue, ...input.delaysMs.map(delayQueueName)];
   await waitFor(
@@ -119,3 +120,43 @@ export async function checkUploads(db: Db, inFlight: readonly string[]): Promise
 
 /** Matches a dead letter carrying the task of `videoId`. */
 export const taskOf = (videoId: string) => (body: string) => body.includes(videoId);
+
+/**
+ * Segment tasks (split and stitch, DESIGN §11) of the given videos: each segment has at most one outcome
+ * (SegmentEncoded or SegmentAbandoned) and each task at most one plan and one stitch request; a video
+ * PROCESSED through a plan has exactly one stitch request, after which every range of the plan has exactly
+ * one result, and exactly one VideoProcessed.
+ */
+export async function checkSegments(db: Db, statuses: ReadonlyMap<string, string>): Promise<void> {
+  const videoIds = [...statuses.keys()];
+  if (videoIds.length === 0) return;
+  const segmentRows = await db.selectFrom('segments').select('id').where('video_id', 'in', videoIds).execute();
+  const segmentIds = segmentRows.map((row) => row.id);
+  const outcomes = segmentIds.length === 0 ? [] : await db.selectFrom('events').select(['stream_id', 'type']).where('stream_id', 'in', segmentIds).where('type', 'in', ['SegmentEncoded', 'SegmentAbandoned']).execute();
+  const perSegment = new Map<string, number>();
+  for (const row of outcomes) perSegment.set(row.stream_id, (perSegment.get(row.stream_id) ?? 0) + 1);
+  expect([...perSegment].filter(([, count]) => count > 1), 'segments with more than one outcome').toEqual([]);
+
+  const stages = await db.selectFrom('events').select(['stream_id', 'type', 'data']).where('stream_id', 'in', videoIds).where('type', 'in', ['VideoSplit', 'StitchRequested']).orderBy('position').execute();
+  const perTask = new Map<string, number>();
+  for (const row of stages) {
+    const key = `${row.type}/${row.stream_id}/${(row.data as { taskId: string }).taskId}`;
+    perTask.set(key, (perTask.get(key) ?? 0) + 1);
+  }
+  expect([...perTask].filter(([, count]) => count > 1), 'tasks planned or stitched more than once').toEqual([]);
+  const encoded = new Set(outcomes.filter((row) => row.type === 'SegmentEncoded').map((row) => row.stream_id));
+  for (const plan of stages.filter((row) => row.type === 'VideoSplit')) {
+    const { taskId, ranges } = plan.data as { taskId: string; ranges: { segmentId: string }[] };
+    if (statuses.get(plan.stream_id) !== 'PROCESSED') continue;
+    const last = await db.selectFrom('videos').select('current_task_id').where('id', '=', plan.stream_id).executeTakeFirstOrThrow();
+    if (last.current_task_id !== taskId) continue;
+    expect(perTask.get(`StitchRequested/${plan.stream_id}/${taskId}`), `the one stitch of ${plan.stream_id}`).toBe(1);
+    expect(ranges.filter((range) => !encoded.has(range.segmentId)), `ranges of ${plan.stream_id} without a result`).toEqual([]);
+  }
+}
+
+/** How many stitches were requested for a video (over all its tasks). */
+export async function stitchesOf(db: Db, videoId: string): Promise<number> {
+  const rows = await db.selectFrom('events').select('type').where('stream_id', '=', videoId).where('type', '=', 'StitchRequested').execute();
+  return rows.length;
+}
