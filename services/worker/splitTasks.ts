@@ -107,7 +107,8 @@ export async function runSegmentTask(r: TaskRun, signal: AbortSignal): Promise<T
   r.run.unrecordedAttempt = undefined;
   const started = start.events.find((e) => e.type === 'SegmentStarted');
   if (start.decision.settle !== null || started?.type !== 'SegmentStarted' || start.state === null) {
-    await fanIn(fanInOf(s), start.state);
+    // A finished segment's copy fans in again (heals a crash before it); one that never ran has nothing to add.
+    if (start.state !== null) await fanIn(fanInOf(s), start.state);
     return start.decision.settle ?? { kind: 'ack' };
   }
   const attempt = started.data.attempt;
