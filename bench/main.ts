@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { ffmpegBenchmark } from './benchmarks/ffmpeg.js';
 import { playableBenchmark } from './benchmarks/playable.js';
 import { rebuildBenchmark } from './benchmarks/rebuild.js';
+import { splitBenchmark } from './benchmarks/split.js';
 import { streamingBenchmark } from './benchmarks/streaming.js';
 import { latencyBenchmark, throughputBenchmark } from './benchmarks/tasks.js';
 import { tusBenchmark, uploadS3Benchmark } from './benchmarks/storageUploads.js';
@@ -40,6 +41,7 @@ const BENCHMARKS: Record<string, () => Promise<BenchRow[]>> = {
   ffmpeg: () => ffmpegBenchmark({ seconds: quick ? 2 : 10, runs: quick ? 1 : 3 }),
   playable: () => playableBenchmark({ seconds: quick ? 4 : 60, runs: quick ? 1 : 3 }),
   streaming: () => streamingBenchmark({ seconds: quick ? 2 : 10, runs: quick ? 1 : 3 }),
+  split: () => splitBenchmark({ seconds: quick ? 16 : 120, segmentSeconds: quick ? 4 : 30 }),
   video: () => videoQueryBenchmark({ clients: 50, requestsPerClient: quick ? 20 : 200, rate: 500, seconds: quick ? 2 : 20 }),
 };
 

@@ -1,45 +1,13 @@
-import { createReadStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { UPLOAD_MUTATION, streamUpload } from '../../test/helpers/graphql.js';
 import { makeClip } from '../../test/helpers/media.js';
-import { waitFor } from '../../test/helpers/processes.js';
 import type { Stack } from '../../test/helpers/stack.js';
 import { installRecorder, timedReplay, type FfmpegRecorder, type RecordedCall } from '../lib/ffmpegRecorder.js';
 import { startPipeline } from '../lib/pipeline.js';
+import { outcomeAt, uploadFile } from '../lib/uploadFile.js';
 import { row, type BenchRow } from '../lib/results.js';
 import { median } from '../lib/stats.js';
-
-/** Uploads `file` through `uploadVideo`; resolves with the video id once the API has answered. */
-async function upload(apiUrl: string, file: string): Promise<string> {
-  const { response } = streamUpload(`${apiUrl}/graphql`, {
-    operations: { query: UPLOAD_MUTATION, variables: { file: null, title: 'bench time to playable' } },
-    filePartHeader: ['Content-Disposition: form-data; name="0"; filename="clip.mp4"', 'Content-Type: video/mp4'],
-    file: createReadStream(file, { highWaterMark: 1024 * 1024 }),
-    bytes: (await stat(file)).size,
-  });
-  const answered = await response;
-  const id = (JSON.parse(answered.body) as { data?: { uploadVideo?: { id?: string } } }).data?.uploadVideo?.id;
-  if (answered.status !== 200 || id === undefined) throw new Error(`upload answered ${answered.status}: ${answered.body.slice(0, 500)}`);
-  return id;
-}
-
-/** Epoch ms of the stream's outcome (`recorded_at`, the same clock as Date.now() here); throws on VideoFailed. */
-async function outcomeAt(pipeline: Stack, videoId: string): Promise<number> {
-  return waitFor(
-    async () => {
-      const { rows } = await pipeline.database.pool.query<{ type: string; at: string; data: unknown }>(
-        `select type, extract(epoch from recorded_at) * 1000 as at, data from events where stream_id = $1 and type in ('VideoProcessed', 'VideoFailed')`,
-        [videoId],
-      );
-      const outcome = rows[0];
-      if (outcome?.type === 'VideoFailed') throw new Error(`the video failed: ${JSON.stringify(outcome.data)}`);
-      return outcome ? Number(outcome.at) : null;
-    },
-    { timeoutMs: 1_800_000, intervalMs: 100, message: `VideoProcessed for ${videoId}` },
-  );
-}
 
 /**
  * Where framelog's time went, in ms: the upload until the API answered; from then to the first ffmpeg
@@ -63,7 +31,7 @@ function phasesOf(startedAt: number, answeredAt: number, outcomeAt: number, call
 async function runOnce(pipeline: Stack, recorder: FfmpegRecorder, clip: string): Promise<{ framelogMs: number; directMs: number; phases: Phases; commands: string[] }> {
   const startedNs = BigInt(Date.now()) * 1_000_000n;
   const startedAt = Date.now();
-  const videoId = await upload(pipeline.apiUrl, clip);
+  const videoId = await uploadFile(pipeline.apiUrl, clip, 'bench time to playable');
   const answeredAt = Date.now();
   const processedAt = await outcomeAt(pipeline, videoId);
   const calls = (await recorder.calls()).filter((c) => c.startedNs >= startedNs);
