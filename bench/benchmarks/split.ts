@@ -22,8 +22,12 @@ export interface SplitBenchOptions {
 interface SegmentTiming {
   index: number;
   workerId: string;
-  /** SegmentStarted to SegmentEncoded (recorded_at), ms. */
+  /** SegmentStarted's recorded_at after VideoUploaded's, ms. */
+  startedAfterMs: number;
+  /** SegmentStarted to the attempt's outcome (recorded_at), ms; NaN without one. */
   ms: number;
+  /** SegmentEncoded, SegmentFailed, or `none`. */
+  outcome: string;
 }
 
 interface RunResult {
@@ -71,8 +75,10 @@ async function runOnce(clip: string, workers: number, env: Record<string, string
       `select extract(epoch from min(recorded_at)) * 1000 as at from events where stream_id = $1`,
       [videoId],
     );
-    const result = { ms: processedAt - Number(rows[0]?.at), segments: await segmentTimings(pipeline, videoId) };
-    console.log(`${name}: ${Math.round(result.ms)} ms${result.segments.map((s) => `\n  segment ${s.index} on ${s.workerId}: ${Math.round(s.ms)} ms`).join('')}`);
+    const uploadedAt = Number(rows[0]?.at);
+    const result = { ms: processedAt - uploadedAt, segments: await segmentTimings(pipeline, videoId, uploadedAt) };
+    const lines = result.segments.map((s) => `\n  segment ${s.index} on ${s.workerId}: from ${Math.round(s.startedAfterMs)} ms, ${Math.round(s.ms)} ms, ${s.outcome}`);
+    console.log(`${name}: ${Math.round(result.ms)} ms${lines.join('')}`);
     return result;
   } finally {
     await pipeline.close();
@@ -90,17 +96,29 @@ async function pinWorkers(pipeline: Stack): Promise<void> {
   );
 }
 
-/** Every encoded segment of the video: SegmentStarted to SegmentEncoded of the same task and attempt. */
-async function segmentTimings(pipeline: Stack, videoId: string): Promise<SegmentTiming[]> {
-  const { rows } = await pipeline.database.pool.query<{ index: string; worker: string; ms: string }>(
+/**
+ * Every attempt at a segment of the video: SegmentStarted and the segment stream's next event after it
+ * (SegmentEncoded, SegmentFailed, or none for an attempt cut short), with when it started after `since`.
+ */
+async function segmentTimings(pipeline: Stack, videoId: string, since: number): Promise<SegmentTiming[]> {
+  const { rows } = await pipeline.database.pool.query<{ index: string; worker: string; started: string; ms: string | null; outcome: string | null }>(
     `select s.data->>'index' as index, s.data->>'workerId' as worker,
-            extract(epoch from e.recorded_at - s.recorded_at) * 1000 as ms
+            extract(epoch from s.recorded_at) * 1000 as started,
+            extract(epoch from e.recorded_at - s.recorded_at) * 1000 as ms, e.type as outcome
        from events s
-       join events e on e.stream_id = s.stream_id and e.type = 'SegmentEncoded'
-                    and e.data->>'taskId' = s.data->>'taskId' and e.data->>'attempt' = s.data->>'attempt'
+       left join lateral (
+         select type, recorded_at from events n
+          where n.stream_id = s.stream_id and n.version > s.version order by n.version limit 1
+       ) e on true
       where s.type = 'SegmentStarted' and s.data->>'videoId' = $1
-      order by (s.data->>'index')::int`,
+      order by s.recorded_at`,
     [videoId],
   );
-  return rows.map((r) => ({ index: Number(r.index), workerId: r.worker, ms: Number(r.ms) }));
+  return rows.map((r) => ({
+    index: Number(r.index),
+    workerId: r.worker,
+    startedAfterMs: Number(r.started) - since,
+    ms: r.ms === null ? Number.NaN : Number(r.ms),
+    outcome: r.outcome ?? 'none',
+  }));
 }
