@@ -98,15 +98,10 @@ async function fetchRanges({ storage, videoId, plan, ranges, workDir }: StitchIn
   const fetched: LocalFile[] = [];
   try {
     for (const range of ranges) {
-      const setKey = rangeSetKey(videoId, range.index);
-      const manifest = await storage.readManifest(setKey);
-      for (const [rungIndex, rung] of plan.entries()) {
-        const file = manifest?.files.find((candidate) => candidate.name === renditionName(rung.label));
-        const local = file === undefined ? null : await storage.readLocal(file.key);
-        if (local === null) throw rangeMissing(range, rung.label, setKey);
-        fetched.push(local);
-        await symlink(local.path, path.join(workDir, rangeFileName(range.index, rungIndex)));
-      }
+      const files = await fetchRange(storage, rangeSetKey(videoId, range.index), plan);
+      if (files === null) throw rangeMissing(range, rangeSetKey(videoId, range.index));
+      fetched.push(...files);
+      await Promise.all(files.map((file, rungIndex) => symlink(file.path, path.join(workDir, rangeFileName(range.index, rungIndex)))));
     }
     return fetched;
   } catch (error) {
@@ -115,10 +110,28 @@ async function fetchRanges({ storage, videoId, plan, ranges, workDir }: StitchIn
   }
 }
 
-const rangeMissing = (range: TimeRange, label: string, setKey: string): FramelogError =>
-  new FramelogError(ErrorCode.TRANSCODE_FAILED, `Range ${range.index} (${range.startSeconds}-${range.endSeconds} s) has no ${label} output to stitch.`, {
+/**
+ * The rungs' MP4s of one range set as local files, in plan order; null when the set was never committed
+ * or lacks a rung. Read twice at most: a duplicate delivery of the segment may commit a new version of
+ * the set (removing the one just read) between reading the manifest and the files.
+ */
+async function fetchRange(storage: MediaStorage, setKey: string, plan: readonly RenditionPlan[]): Promise<LocalFile[] | null> {
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    const manifest = await storage.readManifest(setKey);
+    const keys = plan.map((rung) => manifest?.files.find((file) => file.name === renditionName(rung.label))?.key);
+    if (manifest === null || keys.some((key) => key === undefined)) return null;
+    const files = await Promise.all(keys.map((key) => storage.readLocal(key ?? '')));
+    const complete = files.filter((file): file is LocalFile => file !== null);
+    if (complete.length === files.length) return complete;
+    await Promise.all(complete.map((file) => file.release()));
+  }
+  return null;
+}
+
+const rangeMissing = (range: TimeRange, setKey: string): FramelogError =>
+  new FramelogError(ErrorCode.TRANSCODE_FAILED, `Range ${range.index} (${range.startSeconds}-${range.endSeconds} s) has no complete output to stitch.`, {
     retryable: false,
-    details: { ...range, label, setKey },
+    details: { ...range, setKey },
   });
 
 /**

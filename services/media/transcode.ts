@@ -106,6 +106,8 @@ export async function encodeRangeLadder(input: RangeEncodeInput, options: Transc
       videos,
       audio: null,
       durationSeconds: input.durationSeconds,
+      // A range is refused only for what would refuse the whole video (the stitch checks the whole again).
+      allowedShortfallSeconds: allowedShortfallSeconds(media.durationSeconds),
     },
     options,
   );
@@ -125,6 +127,8 @@ interface LadderRun {
   audio: { path: string; streamIndex: number } | null;
   /** Seconds the encode should cover (progress, and the shortfall check). */
   durationSeconds: number;
+  /** How much less it may cover (default allowedShortfallSeconds of durationSeconds). */
+  allowedShortfallSeconds?: number;
 }
 
 /** Runs one ladder encode and refuses what decoded too little (MEDIA_CORRUPT) or wrote nothing (TRANSCODE_FAILED). */
@@ -153,7 +157,7 @@ async function runLadderEncode(run: LadderRun, options: TranscodeOptions): Promi
     if (size === 0) throw new FramelogError(ErrorCode.TRANSCODE_FAILED, 'ffmpeg wrote an empty rendition.', { retryable: true });
   }
   const first = run.videos[0];
-  if (first !== undefined) assertCoversSource(await mp4DurationSeconds(first.path), run.durationSeconds);
+  if (first !== undefined) assertCoversSource(await mp4DurationSeconds(first.path), run.durationSeconds, run.allowedShortfallSeconds);
 }
 
 /**
@@ -166,15 +170,16 @@ export function allowedShortfallSeconds(durationSeconds: number): number {
 }
 
 /**
- * Refuses a rendition that lasts less than the source by more than allowedShortfallSeconds.
+ * Refuses a rendition that lasts less than the source by more than `allowedSeconds` (allowedShortfallSeconds
+ * of its duration unless given: a range of a split video is allowed the whole video's).
  * `writtenSeconds` is the duration its movie header declares (mp4Duration.ts): what an ffprobe of it
  * reports, without another process. (ffmpeg's own `time=` is not precise enough: it is the last packet's
  * timestamp in decoding order, which B-frames and the last frame's length put up to ~0.8 s short on a
  * whole 1 s clip at 5 fps.)
  */
-export function assertCoversSource(writtenSeconds: number | null, durationSeconds: number): void {
+export function assertCoversSource(writtenSeconds: number | null, durationSeconds: number, allowedSeconds = allowedShortfallSeconds(durationSeconds)): void {
   const written = writtenSeconds ?? Number.NaN;
-  if (!Number.isFinite(written) || durationSeconds - written > allowedShortfallSeconds(durationSeconds)) {
+  if (!Number.isFinite(written) || durationSeconds - written > allowedSeconds) {
     throw new FramelogError(
       ErrorCode.MEDIA_CORRUPT,
       `Only ${Number.isFinite(written) ? written.toFixed(2) : 'an unknown length'} s of the ${durationSeconds.toFixed(2)} s video ` +
