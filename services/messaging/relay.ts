@@ -1,6 +1,6 @@
 import type { Db } from '../eventstore/db.js';
 import { createNotificationListener } from '../eventstore/notifications.js';
-import { claimOutboxBatch, deferOutboxRows, deleteOutboxRows } from '../eventstore/outbox.js';
+import { claimOutboxBatch, deferOutboxRows, deleteOutboxRows, hasDueOutboxRows } from '../eventstore/outbox.js';
 import type { OutboxRow } from '../eventstore/schema.js';
 import { messageOf } from '../domain/errors.js';
 import type { Logger } from './broker.js';
@@ -76,6 +76,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   async function drainBatch(): Promise<BatchResult> {
+    if (!(await hasDueOutboxRows(db))) return { claimed: 0, published: 0, failed: 0 };
     return db.transaction().execute(async (trx) => {
       const rows = await claimOutboxBatch(trx, batchSize);
       if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
