@@ -8,7 +8,7 @@ import { isTerminal, type VideoState } from '../domain/video.js';
 import type { Db } from '../eventstore/db.js';
 import { handleCommand, type Handled } from '../eventstore/handleCommand.js';
 import { isConnectionError } from '../eventstore/pgErrors.js';
-import { LeaseLostError, type TaskLease, type TaskLeases } from '../eventstore/taskLease.js';
+import { LeaseLostError, type LoadedLease, type TaskLease, type TaskLeases } from '../eventstore/taskLease.js';
 import { videoFlowStream } from '../eventstore/videoStream.js';
 import type { Logger } from '../logger.js';
 import type { MediaProcessor } from '../media/processVideo.js';
@@ -63,23 +63,26 @@ export async function handleTask(deps: WorkerDeps, delivery: Delivery, signal?: 
   // one cannot reach the database either, its requeued copy must still name it.
   const run: RunState = { unrecordedAttempt: delivery.interruptedAttempt ?? undefined };
   let lease: TaskLease | null = null;
+  let outcome: TaskOutcome | undefined;
   try {
-    lease = await acquireLease(deps.leases, task.taskId, delivery.redelivered === true, signal);
-    if (lease === null && delivery.redelivered === true) {
+    const acquired = await acquireLease(deps.leases, task, delivery.redelivered === true, signal);
+    lease = acquired?.lease ?? null;
+    if (acquired === null && delivery.redelivered === true) {
       // The broker gave this message back (its consumer's connection ended) while the lease is still
       // held: never drop it, since it may be the task's only message. Requeue it without counting.
       log.warn('the lease of a redelivered task is still held; requeueing it');
       return { kind: 'requeue' };
     }
-    if (lease === null) {
+    if (acquired === null) {
       // A copy (an at-least-once relay's duplicate, a forged message): the live attempt's own delivery
       // is still unacked, and the broker redelivers it if that worker dies. Nothing to do here.
       log.info('another attempt of this task is alive; acking this delivery without work');
       return { kind: 'ack' };
     }
-    const attemptSignal = signal === undefined ? lease.lost : AbortSignal.any([signal, lease.lost]);
-    const taskRun: TaskRun = { deps, correlationId: delivery.correlationId ?? randomUUID(), task, delivery, log, run, lease };
-    return await (task.kind === 'segment' ? runSegmentTask(taskRun, attemptSignal) : runTask(taskRun, attemptSignal));
+    const attemptSignal = signal === undefined ? acquired.lease.lost : AbortSignal.any([signal, acquired.lease.lost]);
+    const taskRun: TaskRun = { deps, correlationId: delivery.correlationId ?? randomUUID(), task, delivery, log, run, lease: acquired.lease };
+    outcome = await (task.kind === 'segment' ? runSegmentTask(taskRun, attemptSignal) : runTask(taskRun, acquired.state, attemptSignal));
+    return outcome;
   } catch (error) {
     if (isConnectionError(error) || isAbort(error) || error instanceof LeaseLostError) {
       // Not the task's fault: give the message back without counting a failure. A start this delivery
@@ -89,7 +92,11 @@ export async function handleTask(deps: WorkerDeps, delivery: Delivery, signal?: 
     }
     throw error;
   } finally {
-    await lease?.release();
+    // Once the task's end is recorded and its message is to be acked, the unlock need not delay the
+    // ack: a copy that finds the lock still held acks without work, rightly. A retried or requeued task
+    // comes back as a fresh copy, which must find the lock free: those wait for the unlock.
+    if (outcome?.kind === 'ack') void lease?.release();
+    else await lease?.release();
   }
 }
 
@@ -103,11 +110,15 @@ type Delivery = Pick<TaskDelivery, 'body' | 'messageId' | 'correlationId'> & Par
 const REDELIVERED_LEASE_WAIT_MS = 5_000;
 const LEASE_POLL_MS = 100;
 
-/** The task's lease, or null while another session holds it (after up to REDELIVERED_LEASE_WAIT_MS when `wait`). */
-async function acquireLease(leases: TaskLeases, taskId: string, wait: boolean, signal?: AbortSignal): Promise<TaskLease | null> {
+/**
+ * The task's lease, or null while another session holds it (after up to REDELIVERED_LEASE_WAIT_MS when
+ * `wait`). A stream type read from its projection row comes with its state, read after the lock in the
+ * same round trip; videoFlowStream folds the stream instead, so its state is left to handleCommand.
+ */
+async function acquireLease(leases: TaskLeases, task: TaskMessage, wait: boolean, signal?: AbortSignal): Promise<LoadedLease<VideoState> | null> {
   const deadline = Date.now() + (wait ? REDELIVERED_LEASE_WAIT_MS : 0);
   for (;;) {
-    const lease = await leases.tryAcquire(taskId);
+    const lease = await leases.tryAcquireAndLoad(task.taskId, videoFlowStream, task.videoId);
     if (lease !== null || Date.now() >= deadline || signal?.aborted) return lease;
     await delay(LEASE_POLL_MS);
   }
@@ -135,14 +146,15 @@ export interface TaskRun {
   lease: TaskLease;
 }
 
-async function runTask(r: TaskRun, signal: AbortSignal): Promise<TaskOutcome> {
+/** `state`: the video as read with the lease (undefined: not read, loaded here). */
+async function runTask(r: TaskRun, state: VideoState | null | undefined, signal: AbortSignal): Promise<TaskOutcome> {
   const { deps, task, delivery, log } = r;
   // Framelog's message ids are outbox event ids; a message from elsewhere may carry any id (or none),
   // which must not make the append's metadata invalid.
   const messageCause = z.uuid().safeParse(delivery.messageId).success ? delivery.messageId : null;
   const interruptedAttempt = delivery.interruptedAttempt ?? null;
   const stage = task.kind === 'stitch' ? 'stitch' : 'transcode';
-  const start = await command(r, { type: 'StartAttempt', videoId: task.videoId, taskId: task.taskId, workerId: deps.workerId, interruptedAttempt, stage }, messageCause);
+  const start = await command(r, { type: 'StartAttempt', videoId: task.videoId, taskId: task.taskId, workerId: deps.workerId, interruptedAttempt, stage }, messageCause, state);
   r.run.unrecordedAttempt = undefined;
   const started = start.events.find((e) => e.type === 'ProcessingStarted');
   if (start.decision.settle !== null || started?.type !== 'ProcessingStarted' || start.state === null) {
@@ -227,7 +239,7 @@ async function recordInterrupted(r: TaskRun, state: VideoState, attempt: number,
  * Decides `cmd` over the video's stream (loading it unless `state` is in hand) and appends the result.
  * When that made the video terminal, no attempt of it can still be writing: its temp files are removed.
  */
-async function command(r: TaskRun, cmd: VideoCommand, causationId: string | null, state?: VideoState): Promise<Handled<VideoState, VideoEvent, Decision>> {
+async function command(r: TaskRun, cmd: VideoCommand, causationId: string | null, state?: VideoState | null): Promise<Handled<VideoState, VideoEvent, Decision>> {
   const { deps, task, correlationId } = r;
   const policy: TaskPolicy = { maxAttempts: deps.maxAttempts, deliveryLimit: deps.deliveryLimit, retryDelaysMs: deps.retryDelaysMs };
   const metadata = (event: VideoEvent): EventMetadata => ({
