@@ -76,7 +76,7 @@ export const DEFAULT_BROKER_SETTINGS = {
  */
 export const BROKER_DELIVERY_LIMIT_MARGIN = 1;
 
-/** Time a cancelled subscription allows, past the shutdown grace, for the last job to unwind and settle. */
+/** Time a cancelled subscription allows, past the shutdown grace, for the last attempt to unwind and settle. */
 const SETTLE_MARGIN_MS = 15_000;
 
 /** What the broker settings follow from, in plain units (services/main maps the settings onto it). */
