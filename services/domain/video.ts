@@ -119,22 +119,13 @@ function evolveFrom(state: VideoState, event: Recorded): VideoState {
       requireTask();
       if (state.status !== VideoStatus.PROCESSING) throw illegal('processing has not started');
       return { ...base, ...(event.type === 'VideoProcessed' ? processedFacts(event.data) : afterFailedAttempt(state, event.data)) };
-    case 'VideoFailed':
+    case 'VideoFailed': {
       requireTask();
       if (isTerminal(state.status)) throw illegal('the task already has an outcome');
       if (state.status === VideoStatus.UPLOADING) throw illegal('an unfinished upload ends with UploadExpired or UploadCancelled');
-      return {
-        ...base,
-        status: VideoStatus.FAILED,
-        attempts: Math.max(state.attempts, event.data.attempts),
-        unfinishedStarts: 0,
-        lastError: {
-          code: event.data.code,
-          message: event.data.message,
-          retryable: false,
-          attempt: event.data.attempts,
-        },
-      };
+      const lastError = { code: event.data.code, message: event.data.message, retryable: false, attempt: event.data.attempts };
+      return { ...base, status: VideoStatus.FAILED, attempts: Math.max(state.attempts, event.data.attempts), unfinishedStarts: 0, lastError };
+    }
     case 'VideoSplit': {
       requireTask();
       if (state.status !== VideoStatus.PROCESSING) throw illegal('processing has not started');
@@ -154,14 +145,7 @@ function evolveFrom(state: VideoState, event: Recorded): VideoState {
       if (event.data.taskId === state.currentTaskId) throw illegal('a retry needs a new task id');
       // A new task: the old one's plan (if any) is not its plan.
       const { split: _oldPlan, ...unsplit } = base;
-      return {
-        ...unsplit,
-        status: VideoStatus.QUEUED,
-        currentTaskId: event.data.taskId,
-        attempts: 0,
-        unfinishedStarts: 0,
-        lastError: null,
-      };
+      return { ...unsplit, status: VideoStatus.QUEUED, currentTaskId: event.data.taskId, attempts: 0, unfinishedStarts: 0, lastError: null };
     }
   }
 }
