@@ -61,7 +61,7 @@ export const ConfigSchema = z.object({
   S3_PREFIX: keyPrefix.default(''),
   /**
    * With STORAGE=s3: where a worker downloads a source and ffmpeg writes outputs before they are uploaded.
-   * One directory per job, removed when the job ends however it ends.
+   * One directory per attempt, removed when the attempt ends however it ends.
    */
   SCRATCH_DIR: z.string().min(1).default(path.join(tmpdir(), 'framelog-scratch')),
   WORKERS: int(0, 64).default(2),
@@ -114,7 +114,7 @@ export const ConfigSchema = z.object({
   METRICS_PORT: int(0, 65535).default(9464),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 }).refine((c) => c.JOB_TIMEOUT_SECONDS + 60 <= c.BROKER_CONSUMER_TIMEOUT_SECONDS, {
-  // A job outliving consumer_timeout would have its channel closed and be redelivered mid-work.
+  // An attempt outliving consumer_timeout would have its channel closed and be redelivered mid-work.
   message: 'must be at least 60 s below BROKER_CONSUMER_TIMEOUT_SECONDS (RabbitMQ consumer_timeout)',
   path: ['JOB_TIMEOUT_SECONDS'],
 }).refine((c) => c.MAX_SUBSCRIPTIONS_PER_SOCKET <= c.MAX_SUBSCRIPTIONS_PER_TOKEN, {

@@ -72,6 +72,18 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
     },
     app,
   );
+  const apollo = createApollo(httpServer, deps, options);
+  await apollo.start();
+  mountRoutes(app, deps, apollo);
+  return {
+    httpServer,
+    listen: (port, host) => listen(httpServer, port, host),
+    stop: () => apollo.stop(),
+  };
+}
+
+/** Apollo over the schema, with the protection limits, and graphql-ws on the same server and path. */
+function createApollo(httpServer: http.Server, deps: ApiDeps, options: ApiServerOptions): ApolloServer<ApiContext> {
   const schema = makeExecutableSchema<ApiContext>({ typeDefs: options.typeDefs, resolvers });
   // Depth, cost, alias, directive and token limits; batched requests are refused.
   const protection = graphqlProtection<ApiContext>();
@@ -81,7 +93,7 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
     parseOptions: protection.parseOptions,
     limits: options.subscriptionLimits,
   });
-  const apollo = new ApolloServer<ApiContext>({
+  return new ApolloServer<ApiContext>({
     schema,
     introspection: options.introspection,
     formatError: createFormatError(deps.log),
@@ -105,26 +117,14 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
       { serverWillStart: () => Promise.resolve({ drainServer: () => subscriptions.dispose() }) },
     ],
   });
-  await apollo.start();
+}
 
+/** Every HTTP route of the API, in the order they are matched. */
+function mountRoutes(app: express.Express, deps: ApiDeps, apollo: ApolloServer<ApiContext>): void {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', async (_req, res) => {
-    const checks = await Promise.all(
-      Object.entries(deps.readiness).map(async ([name, probe]) => {
-        try {
-          await withTimeout(probe(), READINESS_TIMEOUT_MS, `${name} did not answer within ${READINESS_TIMEOUT_MS} ms`);
-          return [name, 'ok'] as const;
-        } catch (error) {
-          return [name, error instanceof Error ? error.message : 'failed'] as const;
-        }
-      }),
-    );
-    const ready = checks.every(([, result]) => result === 'ok');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(checks) });
-  });
-
+  app.get('/readyz', readinessHandler(deps.readiness));
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
@@ -148,34 +148,51 @@ export async function createApiServer(deps: ApiDeps, options: ApiServerOptions):
     authenticateRequest(deps.authenticate),
     // Streams the file part to the resolver; storage enforces deps.maxUploadBytes as it writes.
     graphqlMultipart({ maxFiles: 1, maxFieldSize: 1_000_000 }),
-    expressMiddleware(apollo, {
-      context: ({ req, res }) => {
-        const header = req.headers['x-correlation-id'];
-        // typeof first: a failed safeParse builds a ZodError, and most requests send no header.
-        const correlationId = typeof header === 'string' && correlationHeader.safeParse(header).success ? header : randomUUID();
-        const principal = principalOf(res);
-        const traceparent = traceparentOf(req.headers.traceparent);
-        const log = deps.log.child({ correlationId, actor: principal.name });
-        const origin = `${req.protocol}://${req.get('host') ?? 'localhost'}`;
-        return Promise.resolve({ deps, actor: principal.name, role: principal.role, correlationId, origin, ...(traceparent === undefined ? {} : { traceparent }), log });
-      },
-    }),
+    expressMiddleware(apollo, { context: ({ req, res }) => Promise.resolve(requestContext(deps, req, res)) }),
   );
   // The web page at / (static files built by Vite; it uses only /graphql and /media, like any client).
   app.use(webPage());
   app.use(notFoundHandler);
   app.use(httpErrorHandler(deps.log));
+}
 
-  return {
-    httpServer,
-    listen: (port, host) =>
-      new Promise((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(port, host, () => {
-          const address = httpServer.address();
-          resolve(typeof address === 'object' && address ? address.port : port);
-        });
+/** /readyz: every probe, each within READINESS_TIMEOUT_MS; 503 with each one's result when any failed. */
+function readinessHandler(readiness: ApiDeps['readiness']): express.RequestHandler {
+  return async (_req, res) => {
+    const checks = await Promise.all(
+      Object.entries(readiness).map(async ([name, probe]) => {
+        try {
+          await withTimeout(probe(), READINESS_TIMEOUT_MS, `${name} did not answer within ${READINESS_TIMEOUT_MS} ms`);
+          return [name, 'ok'] as const;
+        } catch (error) {
+          return [name, error instanceof Error ? error.message : 'failed'] as const;
+        }
       }),
-    stop: () => apollo.stop(),
+    );
+    const ready = checks.every(([, result]) => result === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: Object.fromEntries(checks) });
   };
+}
+
+/** A GraphQL request's context: its correlation id (the caller's X-Correlation-Id if a UUID), principal and logger. */
+function requestContext(deps: ApiDeps, req: express.Request, res: express.Response): ApiContext {
+  const header = req.headers['x-correlation-id'];
+  // typeof first: a failed safeParse builds a ZodError, and most requests send no header.
+  const correlationId = typeof header === 'string' && correlationHeader.safeParse(header).success ? header : randomUUID();
+  const principal = principalOf(res);
+  const traceparent = traceparentOf(req.headers.traceparent);
+  const log = deps.log.child({ correlationId, actor: principal.name });
+  const origin = `${req.protocol}://${req.get('host') ?? 'localhost'}`;
+  return { deps, actor: principal.name, role: principal.role, correlationId, origin, ...(traceparent === undefined ? {} : { traceparent }), log };
+}
+
+/** Starts listening; resolves with the bound port. */
+function listen(httpServer: http.Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(port, host, () => {
+      const address = httpServer.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
 }

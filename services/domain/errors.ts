@@ -53,7 +53,7 @@ export const ErrorCode = {
   MAX_ATTEMPTS: 'MAX_ATTEMPTS',
   /** The broker dead-lettered the task's message on its own (e.g. its delivery limit) before any outcome. */
   DEAD_LETTERED: 'DEAD_LETTERED',
-  /** A worker was stopped mid-job; the task was requeued without counting an attempt. */
+  /** A worker was stopped mid-attempt; the task was requeued without counting the attempt. */
   WORKER_SHUTDOWN: 'WORKER_SHUTDOWN',
   // infrastructure
   DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',

@@ -81,92 +81,51 @@ type Recorded = Pick<RecordedEvent, 'streamId' | 'version' | 'recordedAt' | 'pos
  * `asOf` and the audit all fold with it, so they cannot disagree.
  */
 export function evolve(state: VideoState | null, event: Recorded): VideoState {
-  const illegal = (reason: string) => new IllegalTransitionError(state?.status ?? null, event.type, reason);
-  if (event.type === 'UploadStarted' || (event.type === 'VideoUploaded' && state === null)) {
-    if (state !== null) throw illegal('the video already exists');
-    if (event.version !== 1) throw illegal(`${event.type} must be the first event of its stream`);
-    return createdBy(event);
-  }
-  if (state === null) throw illegal('the stream has no VideoUploaded');
+  if (event.type === 'UploadStarted' || (event.type === 'VideoUploaded' && state === null)) return createdBy(state, event);
+  if (state === null) throw new IllegalTransitionError(null, event.type, 'the stream has no VideoUploaded');
+  return evolveFrom(state, event);
+}
+
+/** How an event changes a video that exists (evolve). */
+function evolveFrom(state: VideoState, event: Recorded): VideoState {
+  const illegal = (reason: string) => new IllegalTransitionError(state.status, event.type, reason);
   if (event.version !== state.version + 1) throw illegal(`version ${event.version} does not follow ${state.version}`);
   const base = { ...state, version: event.version, updatedAt: event.recordedAt, lastPosition: event.position };
   const requireTask = () => {
-    if (event.data.taskId !== state.currentTaskId) {
-      throw illegal(`task ${event.data.taskId} is not the current task ${state.currentTaskId}`);
-    }
+    if (event.data.taskId !== state.currentTaskId) throw illegal(`task ${event.data.taskId} is not the current task ${state.currentTaskId}`);
   };
 
   switch (event.type) {
+    case 'UploadStarted':
+      throw illegal('the video already exists');
     case 'VideoUploaded':
       requireTask();
       if (state.status !== VideoStatus.UPLOADING) throw illegal('the upload is not in progress');
       // uploadedAt stays the creation (UploadStarted): the projection takes it from the stream's first event.
       return { ...base, ...uploadedFacts(event.data), status: VideoStatus.QUEUED };
     case 'UploadExpired':
-    case 'UploadCancelled': {
+    case 'UploadCancelled':
       requireTask();
       if (state.status !== VideoStatus.UPLOADING) throw illegal('the upload is not in progress');
-      const code = event.type === 'UploadExpired' ? 'UPLOAD_EXPIRED' : 'UPLOAD_CANCELLED';
-      const message = event.type === 'UploadExpired' ? 'The upload was not finished in time; its bytes were removed.' : 'The upload was cancelled by its owner; its bytes were removed.';
-      return { ...base, status: VideoStatus.FAILED, lastError: { code, message, retryable: false, attempt: 0 } };
-    }
+      return { ...base, status: VideoStatus.FAILED, lastError: uploadEndedError(event.type) };
     case 'ProcessingStarted':
       requireTask();
       if (isTerminal(state.status)) throw illegal('the task already has an outcome');
       if (state.status === VideoStatus.UPLOADING) throw illegal('the upload is not complete');
-      return {
-        ...base,
-        status: VideoStatus.PROCESSING,
-        attempts: Math.max(state.attempts, event.data.attempt),
-        unfinishedStarts: state.unfinishedStarts + 1,
-      };
+      return { ...base, status: VideoStatus.PROCESSING, attempts: Math.max(state.attempts, event.data.attempt), unfinishedStarts: state.unfinishedStarts + 1 };
     case 'VideoProcessed':
-      requireTask();
-      if (state.status !== VideoStatus.PROCESSING) throw illegal('processing has not started');
-      return {
-        ...base,
-        status: VideoStatus.PROCESSED,
-        unfinishedStarts: 0,
-        lastError: null,
-        media: event.data.media,
-        renditions: event.data.renditions,
-        poster: event.data.poster,
-      };
     case 'ProcessingFailed':
+      // An attempt's outcome.
       requireTask();
       if (state.status !== VideoStatus.PROCESSING) throw illegal('processing has not started');
-      if (event.data.interrupted === true) {
-        // Stopped by a shutdown, not failed: the attempt is given back and its start is not counted as
-        // a crash (earlier crashed starts still are).
-        return { ...base, status: VideoStatus.RETRYING, attempts: event.data.attempt - 1, unfinishedStarts: Math.max(state.unfinishedStarts - 1, 0) };
-      }
-      return {
-        ...base,
-        status: VideoStatus.RETRYING,
-        unfinishedStarts: 0,
-        lastError: {
-          code: event.data.code,
-          message: event.data.message,
-          retryable: event.data.retryable,
-          attempt: event.data.attempt,
-        },
-      };
-    case 'VideoFailed':
+      return { ...base, ...(event.type === 'VideoProcessed' ? processedFacts(event.data) : afterFailedAttempt(state, event.data)) };
+    case 'VideoFailed': {
       requireTask();
       if (isTerminal(state.status)) throw illegal('the task already has an outcome');
       if (state.status === VideoStatus.UPLOADING) throw illegal('an unfinished upload ends with UploadExpired or UploadCancelled');
-      return {
-        ...base,
-        status: VideoStatus.FAILED,
-        attempts: Math.max(state.attempts, event.data.attempts),
-        unfinishedStarts: 0,
-        lastError: {
-          code: event.data.code,
-          message: event.data.message,
-          retryable: false,
-          attempt: event.data.attempts,
-        },
-      };
+      const lastError = { code: event.data.code, message: event.data.message, retryable: false, attempt: event.data.attempts };
+      return { ...base, status: VideoStatus.FAILED, attempts: Math.max(state.attempts, event.data.attempts), unfinishedStarts: 0, lastError };
+    }
     case 'VideoSplit': {
       requireTask();
       if (state.status !== VideoStatus.PROCESSING) throw illegal('processing has not started');
@@ -186,22 +145,49 @@ export function evolve(state: VideoState | null, event: Recorded): VideoState {
       if (event.data.taskId === state.currentTaskId) throw illegal('a retry needs a new task id');
       // A new task: the old one's plan (if any) is not its plan.
       const { split: _oldPlan, ...unsplit } = base;
-      return {
-        ...unsplit,
-        status: VideoStatus.QUEUED,
-        currentTaskId: event.data.taskId,
-        attempts: 0,
-        unfinishedStarts: 0,
-        lastError: null,
-      };
+      return { ...unsplit, status: VideoStatus.QUEUED, currentTaskId: event.data.taskId, attempts: 0, unfinishedStarts: 0, lastError: null };
     }
   }
+}
+
+/** What an upload that ended unfinished (expired, cancelled) leaves as the video's error. */
+function uploadEndedError(type: 'UploadExpired' | 'UploadCancelled'): LastError {
+  return type === 'UploadExpired'
+    ? { code: 'UPLOAD_EXPIRED', message: 'The upload was not finished in time; its bytes were removed.', retryable: false, attempt: 0 }
+    : { code: 'UPLOAD_CANCELLED', message: 'The upload was cancelled by its owner; its bytes were removed.', retryable: false, attempt: 0 };
+}
+
+const processedFacts = (data: EventOf<'VideoProcessed'>['data']) => ({
+  status: VideoStatus.PROCESSED,
+  unfinishedStarts: 0,
+  lastError: null,
+  media: data.media,
+  renditions: data.renditions,
+  poster: data.poster,
+});
+
+/** What a ProcessingFailed changes: an interrupted attempt is given back, a failed one is the last error. */
+function afterFailedAttempt(state: VideoState, data: EventOf<'ProcessingFailed'>['data']): Pick<VideoState, 'status' | 'attempts' | 'unfinishedStarts' | 'lastError'> {
+  if (data.interrupted === true) {
+    // Stopped by a shutdown, not failed: the attempt is given back and its start is not counted as
+    // a crash (earlier crashed starts still are).
+    return { status: VideoStatus.RETRYING, attempts: data.attempt - 1, unfinishedStarts: Math.max(state.unfinishedStarts - 1, 0), lastError: state.lastError };
+  }
+  return {
+    status: VideoStatus.RETRYING,
+    attempts: state.attempts,
+    unfinishedStarts: 0,
+    lastError: { code: data.code, message: data.message, retryable: data.retryable, attempt: data.attempt },
+  };
 }
 
 type Creating = Recorded & { type: 'UploadStarted' | 'VideoUploaded' };
 
 /** The first state of a video: uploaded whole (uploadVideo) or with its bytes still to come (createUpload). */
-function createdBy(event: Creating): VideoState {
+function createdBy(state: VideoState | null, event: Creating): VideoState {
+  const illegal = (reason: string) => new IllegalTransitionError(state?.status ?? null, event.type, reason);
+  if (state !== null) throw illegal('the video already exists');
+  if (event.version !== 1) throw illegal(`${event.type} must be the first event of its stream`);
   const facts =
     event.type === 'VideoUploaded'
       ? { ...uploadedFacts(event.data), status: VideoStatus.QUEUED }

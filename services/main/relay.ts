@@ -38,7 +38,7 @@ try {
   // Waits for RabbitMQ if it is not up yet; rows simply stay in the outbox meanwhile.
   broker = await createBroker(buildBrokerConfig(brokerSettingsFromConfig(config)), { logger: log, retryUntil: startup.signal });
 } catch (error) {
-  // Aborted by a signal during start-up: shutdown() finishes the job.
+  // Aborted by a signal during start-up: shutdown() takes it from there.
   if (!stopping) throw error;
 }
 if (broker && !stopping) {

@@ -16,7 +16,7 @@ import { brokerSettingsFromConfig, storageSettingsFromConfig } from './settings.
 import { createMetrics, serveMetrics, type Metrics, type MetricsListener } from '../metrics.js';
 import { listenRefusal } from './startup.js';
 import { handleTask } from '../worker/handleTask.js';
-import { createJobTracker } from '../worker/jobTracker.js';
+import { createAttemptTracker } from '../worker/attemptTracker.js';
 import { createNoopProcessor } from '../worker/noopProcessor.js';
 import { recordDeadLetter } from '../worker/recordDeadLetter.js';
 import type { SplitDeps } from '../worker/splitTasks.js';
@@ -33,7 +33,7 @@ export interface RunningWorker {
   workerId: string;
   log: Logger;
   /**
-   * Graceful stop: no new tasks; the current job gets SHUTDOWN_GRACE_SECONDS to finish, then it is
+   * Graceful stop: no new tasks; the current attempt gets SHUTDOWN_GRACE_SECONDS to finish, then it is
    * aborted (ffmpeg killed) and requeued uncounted; then the broker and the pool are closed.
    */
   stop(): Promise<void>;
@@ -98,7 +98,7 @@ export async function startWorker(config: Config, overrides: WorkerOverrides = {
   const db = createDb(pool);
   const processor = overrides.processor ?? createProcessor(config, storage.storage);
   const split = createSplit(config, storage.storage, overrides.splitProcessor);
-  const jobs = createJobTracker();
+  const inFlight = createAttemptTracker();
   // Listening before the broker connects, so a worker waiting for RabbitMQ can still be scraped.
   const metrics = createMetrics('worker');
   const metricsListener = await serveWorkerMetrics(metrics, config, log);
@@ -119,7 +119,7 @@ export async function startWorker(config: Config, overrides: WorkerOverrides = {
     reportProgress: createProgressReporter(db, { minIntervalMs: 1_000, minStepPercent: 5, logger: log }),
     split,
   };
-  const tasks = await subscribeTasks(broker, (delivery) => jobs.run((signal) => measureTask(metrics, () => handleTask(deps, delivery, signal))), log);
+  const tasks = await subscribeTasks(broker, (delivery) => inFlight.run((signal) => measureTask(metrics, () => handleTask(deps, delivery, signal))), log);
   const deadLetters = await subscribeDeadLetters(broker, (letter) => recordDeadLetter({ db, leases, processor, split, workerId, log }, letter).then(() => metrics.deadLetters.inc()), log);
   log.info({ maxAttempts: config.MAX_ATTEMPTS, deliveryLimit: config.DELIVERY_LIMIT, processor: config.PROCESSOR, storage: config.STORAGE }, 'worker ready');
 
@@ -129,11 +129,11 @@ export async function startWorker(config: Config, overrides: WorkerOverrides = {
     startup.abort();
     // Together: cancelling waits until the message in hand is settled (Rascal keeps the channel open
     // up to closeTimeout, set above the grace), and the drain is what bounds that wait — after the grace
-    // it aborts the job, which handleTask records as interrupted and answers with `requeue`.
+    // it aborts the attempt, which handleTask records as interrupted and answers with `requeue`.
     await Promise.all([
       tasks.cancel().catch((error: unknown) => log.error({ err: error }, 'cancel failed')),
       deadLetters.cancel().catch((error: unknown) => log.error({ err: error }, 'dead-letter cancel failed')),
-      jobs.drain(config.SHUTDOWN_GRACE_SECONDS * 1000),
+      inFlight.drain(config.SHUTDOWN_GRACE_SECONDS * 1000),
     ]);
     await closeBroker(broker).catch((error: unknown) => log.error({ err: error }, 'broker close failed'));
     await db.destroy();

@@ -1,5 +1,5 @@
 /**
- * The error a media job throws when its AbortSignal fires (worker shutdown). Its name is 'AbortError',
+ * The error a media attempt throws when its AbortSignal fires (worker shutdown). Its name is 'AbortError',
  * like DOM and Node aborts, so callers tell "stopped on purpose" (requeue, count nothing) from failure.
  */
 export function abortError(signal?: AbortSignal): Error {

@@ -45,20 +45,12 @@ export async function runFfmpeg(run: FfmpegRun): Promise<{ stderr: string }> {
   if (signal?.aborted) throw abortError(signal);
   if (run.outputs.length === 0) throw new Error('runFfmpeg needs at least one output');
 
-  const command = ffmpeg({ stdoutLines: 200 })
-    .setFfmpegPath(FFMPEG_LAUNCHER)
-    .input(fileUrl(run.input))
-    // Global options ride along with the input ones. `-y`: fluent-ffmpeg adds it only for targets it
-    // recognises as files, and our `file:` URLs are not among them; outputs are our own temp names.
-    .inputOptions(['-nostdin', '-hide_banner', '-y', ...SAFE_INPUT_OPTIONS, ...(run.concatList === true ? OWN_CONCAT_INPUT_OPTIONS : []), ...(run.inputOptions ?? [])]);
-  for (const extra of run.extraInputs ?? []) command.input(fileUrl(extra)).inputOptions([...SAFE_INPUT_OPTIONS]);
-  if (run.complexFilter !== undefined) command.complexFilter(run.complexFilter);
-  for (const output of run.outputs) command.output(fileUrl(output.path)).outputOptions(output.options);
+  const command = commandOf(run);
+  const reportProgress = progressReporter(run);
 
   return new Promise((resolve, reject) => {
     let stopReason: 'timeout' | 'abort' | null = null;
     let started = false;
-    let lastPercent = -1;
 
     const stop = (reason: 'timeout' | 'abort'): void => {
       if (stopReason !== null) return;
@@ -89,20 +81,9 @@ export async function runFfmpeg(run: FfmpegRun): Promise<{ stderr: string }> {
         started = true;
         if (stopReason !== null) command.kill('SIGKILL');
       })
-      // Progress comes from stderr lines, not fluent-ffmpeg's 'progress' event: listening to that one
-      // makes fluent-ffmpeg run an ffprobe of the input beside every ffmpeg run, only to compute a
-      // percentage we compute ourselves (and without the input policy's protocol whitelist).
+      // Progress from stderr lines, not fluent-ffmpeg's 'progress' event (see progressReporter).
       .on('stderr', (line: string) => {
-        const { onProgress, durationSeconds } = run;
-        if (!onProgress || stopReason !== null || durationSeconds === undefined || !(durationSeconds > 0)) return;
-        const seconds = progressSeconds(line);
-        if (seconds === null) return;
-        const percent = Math.min(100, (seconds / durationSeconds) * 100);
-        // Monotonic and at most one call per whole percent: listeners usually publish it.
-        if (Math.floor(percent) > lastPercent) {
-          lastPercent = Math.floor(percent);
-          onProgress(percent);
-        }
+        if (stopReason === null) reportProgress(line);
       })
       .on('end', (_stdout: string | null, stderr: string | null) => {
         settle();
@@ -121,6 +102,42 @@ export async function runFfmpeg(run: FfmpegRun): Promise<{ stderr: string }> {
       reject(ffmpegFailed(error instanceof Error ? error : new Error(String(error)), ''));
     }
   });
+}
+
+/** The fluent-ffmpeg command of a run: its inputs under the input policy, filter graph and outputs. */
+function commandOf(run: FfmpegRun): ffmpeg.FfmpegCommand {
+  const command = ffmpeg({ stdoutLines: 200 })
+    .setFfmpegPath(FFMPEG_LAUNCHER)
+    .input(fileUrl(run.input))
+    // Global options ride along with the input ones. `-y`: fluent-ffmpeg adds it only for targets it
+    // recognises as files, and our `file:` URLs are not among them; outputs are our own temp names.
+    .inputOptions(['-nostdin', '-hide_banner', '-y', ...SAFE_INPUT_OPTIONS, ...(run.concatList === true ? OWN_CONCAT_INPUT_OPTIONS : []), ...(run.inputOptions ?? [])]);
+  for (const extra of run.extraInputs ?? []) command.input(fileUrl(extra)).inputOptions([...SAFE_INPUT_OPTIONS]);
+  if (run.complexFilter !== undefined) command.complexFilter(run.complexFilter);
+  for (const output of run.outputs) command.output(fileUrl(output.path)).outputOptions(output.options);
+  return command;
+}
+
+/**
+ * Turns ffmpeg's stderr lines into the run's onProgress calls. Progress comes from stderr lines, not
+ * fluent-ffmpeg's 'progress' event: listening to that one makes fluent-ffmpeg run an ffprobe of the
+ * input beside every ffmpeg run, only to compute a percentage we compute ourselves (and without the
+ * input policy's protocol whitelist).
+ */
+function progressReporter(run: FfmpegRun): (line: string) => void {
+  const { onProgress, durationSeconds } = run;
+  let lastPercent = -1;
+  return (line) => {
+    if (!onProgress || durationSeconds === undefined || !(durationSeconds > 0)) return;
+    const seconds = progressSeconds(line);
+    if (seconds === null) return;
+    const percent = Math.min(100, (seconds / durationSeconds) * 100);
+    // Monotonic and at most one call per whole percent: listeners usually publish it.
+    if (Math.floor(percent) > lastPercent) {
+      lastPercent = Math.floor(percent);
+      onProgress(percent);
+    }
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Db } from '../eventstore/db.js';
-import { createNotificationListener } from '../eventstore/notifications.js';
+import { createNotificationListener, type NotificationListener } from '../eventstore/notifications.js';
 import { claimOutboxBatch, deferOutboxRows, deleteOutboxRows, hasDueOutboxRows } from '../eventstore/outbox.js';
 import type { OutboxRow } from '../eventstore/schema.js';
 import { messageOf } from '../domain/errors.js';
@@ -47,132 +47,149 @@ interface BatchResult {
  * may depend on the row's state.
  */
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
-  const { db, publisher, batchSize, sweepMs, logger } = options;
-  const retryBaseMs = options.retryBaseMs ?? 1_000;
-  const retryMaxMs = options.retryMaxMs ?? 60_000;
+  return new Relay(options);
+}
 
-  let started = false;
-  let stopped = false;
-  let wakeRequested = false;
-  let loop: Promise<void> | undefined;
-  let failures = 0;
-  let failureTimer: NodeJS.Timeout | undefined;
-  let sweepTimer: NodeJS.Timeout | undefined;
-  const inFlight = new Set<Promise<unknown>>();
-  // Each (re)connection drains too: notifications sent while the connection was down are lost.
-  const listener = createNotificationListener({
-    connectionString: options.listenConnectionString,
-    channels: [OUTBOX_CHANNEL],
-    applicationName: 'framelog-relay-listen',
-    logger,
-    onNotification: () => wake(),
-    onConnected: () => wake(),
-  });
+type BatchOptions = Pick<OutboxRelayOptions, 'db' | 'publisher' | 'batchSize' | 'logger'> & { retryBaseMs: number; retryMaxMs: number };
 
-  function track<T>(work: Promise<T>): Promise<T> {
-    inFlight.add(work);
-    void work.finally(() => inFlight.delete(work)).catch(() => undefined);
-    return work;
-  }
+/** Claims a batch, publishes it, deletes the confirmed rows and defers the others, in one transaction. */
+async function drainBatch(options: BatchOptions): Promise<BatchResult> {
+  const { publisher, batchSize, logger } = options;
+  // Every append fires the outbox trigger, most with no row: one statement answers those without a transaction.
+  if (!(await hasDueOutboxRows(options.db))) return { claimed: 0, published: 0, failed: 0 };
+  return options.db.transaction().execute(async (trx) => {
+    const rows = await claimOutboxBatch(trx, batchSize);
+    if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
 
-  async function drainBatch(): Promise<BatchResult> {
-    if (!(await hasDueOutboxRows(db))) return { claimed: 0, published: 0, failed: 0 };
-    return db.transaction().execute(async (trx) => {
-      const rows = await claimOutboxBatch(trx, batchSize);
-      if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
-
-      // All at once: each publish holds a confirm channel only until its own confirm (DESIGN §7).
-      const results = await Promise.allSettled(
-        rows.map(async (row) => publisher.publishMessage(row.routing_key, row.payload, propertiesOf(row))),
-      );
-      const confirmed: string[] = [];
-      const deferrals = new Map<number, { ids: string[]; error: string }>();
-      results.forEach((result, index) => {
-        const row = rows[index] as OutboxRow;
-        if (result.status === 'fulfilled') {
-          confirmed.push(row.id);
-          return;
-        }
-        const delayMs = Math.min(retryBaseMs * 2 ** row.attempts, retryMaxMs);
-        const group = deferrals.get(delayMs) ?? { ids: [], error: messageOf(result.reason) };
-        group.ids.push(row.id);
-        deferrals.set(delayMs, group);
-      });
-
-      await deleteOutboxRows(trx, confirmed);
-      for (const [delayMs, { ids, error }] of deferrals) await deferOutboxRows(trx, ids, error, delayMs);
-      const failed = rows.length - confirmed.length;
-      if (failed > 0) {
-        const first = [...deferrals.values()][0];
-        logger.warn({ failed, published: confirmed.length, error: first?.error }, 'Outbox messages not accepted by RabbitMQ; deferred');
+    // All at once: each publish holds a confirm channel only until its own confirm (DESIGN §7).
+    const results = await Promise.allSettled(rows.map(async (row) => publisher.publishMessage(row.routing_key, row.payload, propertiesOf(row))));
+    const confirmed: string[] = [];
+    const deferrals = new Map<number, { ids: string[]; error: string }>();
+    results.forEach((result, index) => {
+      const row = rows[index] as OutboxRow;
+      if (result.status === 'fulfilled') {
+        confirmed.push(row.id);
+        return;
       }
-      return { claimed: rows.length, published: confirmed.length, failed };
+      const delayMs = Math.min(options.retryBaseMs * 2 ** row.attempts, options.retryMaxMs);
+      const group = deferrals.get(delayMs) ?? { ids: [], error: messageOf(result.reason) };
+      group.ids.push(row.id);
+      deferrals.set(delayMs, group);
+    });
+
+    await deleteOutboxRows(trx, confirmed);
+    for (const [delayMs, { ids, error }] of deferrals) await deferOutboxRows(trx, ids, error, delayMs);
+    const failed = rows.length - confirmed.length;
+    if (failed > 0) {
+      const first = [...deferrals.values()][0];
+      logger.warn({ failed, published: confirmed.length, error: first?.error }, 'Outbox messages not accepted by RabbitMQ; deferred');
+    }
+    return { claimed: rows.length, published: confirmed.length, failed };
+  });
+}
+
+/** The relay's loop: one drain at a time, woken by notifications and the sweep, backing off on failures. */
+class Relay implements OutboxRelay {
+  private readonly batch: BatchOptions;
+  private readonly sweepMs: number;
+  private readonly logger: Logger;
+  private readonly listener: NotificationListener;
+  private started = false;
+  private stopped = false;
+  private wakeRequested = false;
+  private loop: Promise<void> | undefined;
+  private failures = 0;
+  private failureTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Set<Promise<unknown>>();
+
+  constructor(options: OutboxRelayOptions) {
+    const { db, publisher, batchSize, logger } = options;
+    this.batch = { db, publisher, batchSize, logger, retryBaseMs: options.retryBaseMs ?? 1_000, retryMaxMs: options.retryMaxMs ?? 60_000 };
+    this.sweepMs = options.sweepMs;
+    this.logger = logger;
+    // Each (re)connection drains too: notifications sent while the connection was down are lost.
+    this.listener = createNotificationListener({
+      connectionString: options.listenConnectionString,
+      channels: [OUTBOX_CHANNEL],
+      applicationName: 'framelog-relay-listen',
+      logger,
+      onNotification: () => this.wake(),
+      onConnected: () => this.wake(),
     });
   }
 
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.stopped = false;
+    this.sweepTimer = setInterval(() => this.wake(), this.sweepMs);
+    await this.listener.start();
+    this.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.failureTimer);
+    this.failureTimer = undefined;
+    await this.listener.stop();
+    await Promise.allSettled([...this.inFlight]);
+    this.started = false;
+  }
+
+  async drainOnce(): Promise<number> {
+    const result = await this.track(drainBatch(this.batch));
+    return result.published;
+  }
+
+  private track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight.add(work);
+    void work.finally(() => this.inFlight.delete(work)).catch(() => undefined);
+    return work;
+  }
+
   /** Asks for a drain; concurrent wakes coalesce into the loop already running. */
-  function wake(): void {
-    if (stopped || !started) return;
-    wakeRequested = true;
-    if (loop || failureTimer) return;
-    loop = track(runLoop())
-      .catch((error: unknown) => logger.error({ err: error }, 'Outbox relay loop failed'))
+  private wake(): void {
+    if (this.stopped || !this.started) return;
+    this.wakeRequested = true;
+    if (this.loop || this.failureTimer) return;
+    this.loop = this.track(this.runLoop())
+      .catch((error: unknown) => this.logger.error({ err: error }, 'Outbox relay loop failed'))
       .finally(() => {
-        loop = undefined;
+        this.loop = undefined;
         // A wake that arrived while the loop was finishing must not wait for the next sweep.
-        if (wakeRequested && !failureTimer) wake();
+        if (this.wakeRequested && !this.failureTimer) this.wake();
       });
   }
 
-  async function runLoop(): Promise<void> {
-    while (wakeRequested && !stopped) {
-      wakeRequested = false;
+  private async runLoop(): Promise<void> {
+    while (this.wakeRequested && !this.stopped) {
+      this.wakeRequested = false;
       try {
-        const result = await drainBatch();
-        failures = 0;
+        const result = await drainBatch(this.batch);
+        this.failures = 0;
         // A full batch means more may be waiting; a failed publish means the broker is in trouble, so
         // the rest waits for the sweep rather than being claimed and deferred right away.
-        if (result.claimed === batchSize && result.failed === 0) wakeRequested = true;
+        if (result.claimed === this.batch.batchSize && result.failed === 0) this.wakeRequested = true;
       } catch (error) {
-        // The database is unreachable or the transaction failed: back off instead of retrying at once.
-        failures += 1;
-        const retryInMs = Math.min(sweepMs * 2 ** (failures - 1), retryMaxMs);
-        logger.error({ err: error, failures, retryInMs }, 'Outbox relay could not drain the outbox');
-        wakeRequested = false;
-        failureTimer = setTimeout(() => {
-          failureTimer = undefined;
-          wake();
-        }, retryInMs);
+        this.backOff(error);
         return;
       }
     }
   }
 
-  return {
-    async start() {
-      if (started) return;
-      started = true;
-      stopped = false;
-      sweepTimer = setInterval(wake, sweepMs);
-      await listener.start();
-      wake();
-    },
-
-    async stop() {
-      stopped = true;
-      clearInterval(sweepTimer);
-      clearTimeout(failureTimer);
-      failureTimer = undefined;
-      await listener.stop();
-      await Promise.allSettled([...inFlight]);
-      started = false;
-    },
-
-    async drainOnce() {
-      const result = await track(drainBatch());
-      return result.published;
-    },
-  };
+  /** The database is unreachable or the transaction failed: wake again later instead of retrying at once. */
+  private backOff(error: unknown): void {
+    this.failures += 1;
+    const retryInMs = Math.min(this.sweepMs * 2 ** (this.failures - 1), this.batch.retryMaxMs);
+    this.logger.error({ err: error, failures: this.failures, retryInMs }, 'Outbox relay could not drain the outbox');
+    this.wakeRequested = false;
+    this.failureTimer = setTimeout(() => {
+      this.failureTimer = undefined;
+      this.wake();
+    }, retryInMs);
+  }
 }
 
 /** The headers stored with the row become AMQP properties; correlationId falls back to the message id. */

@@ -45,7 +45,7 @@ export async function subscribeTasks(
   /** Defaults to the plan of the configuration the broker was created with. */
   delays: DelayPlan = delayPlanOf(broker.config),
 ): Promise<TaskSubscription> {
-  const steps = delays.stepsMs;
+  const settler = new Settler(broker, logger, delays);
   const inFlight = new Set<Promise<void>>();
   let cancelling = false;
 
@@ -58,84 +58,17 @@ export async function subscribeTasks(
     inFlight.add(settled);
   }
 
-  function ack(ackOrNack: AckOrNack, message: ConsumeMessage): Promise<void> {
-    return new Promise((resolve) => {
-      ackOrNack(undefined, undefined, (error) => {
-        // The channel is gone: the broker will redeliver the message, nothing else to do.
-        if (error) logger.warn({ err: error, ...ids(message) }, 'Could not ack a task message');
-        resolve();
-      });
-    });
-  }
-
-  function nack(ackOrNack: AckOrNack, message: ConsumeMessage, cause: unknown, requeue: boolean): Promise<void> {
-    const error = cause instanceof Error ? cause : new Error(String(cause));
-    // The deferred requeue holds the prefetch slot for the delay: no tight loop, no other work meanwhile.
-    const recovery = requeue ? { strategy: 'nack' as const, requeue: true, defer: delays.requeueDelayMs } : { strategy: 'nack' as const };
-    return new Promise((resolve) => {
-      ackOrNack(error, recovery, (nackError) => {
-        if (nackError) logger.warn({ err: nackError, ...ids(message) }, 'Could not nack a task message');
-        resolve();
-      });
-    });
-  }
-
-  /** Publishes a copy to `publication`, waits for the confirm, then acks the original. */
-  async function forward(
-    message: ConsumeMessage,
-    ackOrNack: AckOrNack,
-    publication: string,
-    headers: Record<string, unknown>,
-    onFailure: 'requeue' | 'dead-letter',
-  ): Promise<void> {
-    try {
-      const copy = await broker.forward(publication, freshCopy(message), { options: { headers } });
-      await awaitConfirm(copy, String(message.properties.messageId));
-    } catch (error) {
-      logger.warn({ err: error, publication, ...ids(message) }, 'Could not forward a task message; nacking it');
-      await nack(ackOrNack, message, error, onFailure === 'requeue');
-      return;
-    }
-    await ack(ackOrNack, message);
-  }
-
-  async function settle(message: ConsumeMessage, ackOrNack: AckOrNack, outcome: TaskOutcome): Promise<void> {
-    switch (outcome.kind) {
-      case 'ack':
-        return ack(ackOrNack, message);
-      case 'retry': {
-        const step = delayStepFor(outcome.delayMs, steps);
-        if (step < outcome.delayMs) {
-          logger.warn({ wantedMs: outcome.delayMs, stepMs: step, ...ids(message) }, 'Retry delay longer than any delay queue; using the longest');
-        }
-        return forward(message, ackOrNack, delayPublicationName(step), {}, 'requeue');
-      }
-      case 'requeue': {
-        const headers = outcome.interruptedAttempt === undefined ? {} : { [HeaderNames.interruptedAttempt]: outcome.interruptedAttempt };
-        return forward(message, ackOrNack, Names.requeuePublication, headers, 'requeue');
-      }
-      case 'dead-letter':
-        return forward(message, ackOrNack, Names.deadLetterPublication, { [HeaderNames.deadLetterReason]: outcome.reason }, 'dead-letter');
-      default: {
-        // Not a TaskOutcome (a handler bug at run time): never leave the message unsettled.
-        const unknown: never = outcome;
-        logger.error({ outcome: unknown, ...ids(message) }, 'Task handler returned no valid outcome');
-        return nack(ackOrNack, message, new Error('invalid task outcome'), true);
-      }
-    }
-  }
-
   async function onMessage(message: ConsumeMessage, content: unknown, ackOrNack: AckOrNack): Promise<void> {
     // Delivered while cancel() was on its way to the broker: hand it back for another worker.
-    if (cancelling) return settle(message, ackOrNack, { kind: 'requeue' });
+    if (cancelling) return settler.settle(message, ackOrNack, { kind: 'requeue' });
     let outcome: TaskOutcome;
     try {
       outcome = await handler(toDelivery(message, content));
     } catch (error) {
       logger.error({ err: error, ...ids(message) }, 'Task handler threw; the message will be redelivered after a delay');
-      return nack(ackOrNack, message, error, true);
+      return settler.nack(ackOrNack, message, error, true);
     }
-    return settle(message, ackOrNack, outcome);
+    return settler.settle(message, ackOrNack, outcome);
   }
 
   session.on('error', (error) => logger.error({ err: error }, 'Task subscription error; Rascal resubscribes'));
@@ -143,7 +76,7 @@ export async function subscribeTasks(
   session.on('invalid_content', (error, message, ackOrNack) => {
     logger.warn({ err: error, ...ids(message) }, 'Task message is not JSON; dead-lettering it');
     const reason = `invalid content: ${error.message}`;
-    track(settle(message, ackOrNack, { kind: 'dead-letter', reason }));
+    track(settler.settle(message, ackOrNack, { kind: 'dead-letter', reason }));
   });
 
   // Adding the `message` listener is what starts the consumer; wait until the broker confirmed it.
@@ -167,6 +100,82 @@ export async function subscribeTasks(
       await Promise.allSettled([...inFlight]);
     },
   };
+}
+
+/** Maps each TaskOutcome of a delivered message onto the broker (see subscribeTasks). */
+class Settler {
+  constructor(
+    private readonly broker: Broker,
+    private readonly logger: Logger,
+    private readonly delays: DelayPlan,
+  ) {}
+
+  async settle(message: ConsumeMessage, ackOrNack: AckOrNack, outcome: TaskOutcome): Promise<void> {
+    switch (outcome.kind) {
+      case 'ack':
+        return this.ack(ackOrNack, message);
+      case 'retry': {
+        const step = delayStepFor(outcome.delayMs, this.delays.stepsMs);
+        if (step < outcome.delayMs) {
+          this.logger.warn({ wantedMs: outcome.delayMs, stepMs: step, ...ids(message) }, 'Retry delay longer than any delay queue; using the longest');
+        }
+        return this.forward(message, ackOrNack, delayPublicationName(step), {}, 'requeue');
+      }
+      case 'requeue': {
+        const headers = outcome.interruptedAttempt === undefined ? {} : { [HeaderNames.interruptedAttempt]: outcome.interruptedAttempt };
+        return this.forward(message, ackOrNack, Names.requeuePublication, headers, 'requeue');
+      }
+      case 'dead-letter':
+        return this.forward(message, ackOrNack, Names.deadLetterPublication, { [HeaderNames.deadLetterReason]: outcome.reason }, 'dead-letter');
+      default: {
+        // Not a TaskOutcome (a handler bug at run time): never leave the message unsettled.
+        const unknown: never = outcome;
+        this.logger.error({ outcome: unknown, ...ids(message) }, 'Task handler returned no valid outcome');
+        return this.nack(ackOrNack, message, new Error('invalid task outcome'), true);
+      }
+    }
+  }
+
+  ack(ackOrNack: AckOrNack, message: ConsumeMessage): Promise<void> {
+    return new Promise((resolve) => {
+      ackOrNack(undefined, undefined, (error) => {
+        // The channel is gone: the broker will redeliver the message, nothing else to do.
+        if (error) this.logger.warn({ err: error, ...ids(message) }, 'Could not ack a task message');
+        resolve();
+      });
+    });
+  }
+
+  nack(ackOrNack: AckOrNack, message: ConsumeMessage, cause: unknown, requeue: boolean): Promise<void> {
+    const error = cause instanceof Error ? cause : new Error(String(cause));
+    // The deferred requeue holds the prefetch slot for the delay: no tight loop, no other work meanwhile.
+    const recovery = requeue ? { strategy: 'nack' as const, requeue: true, defer: this.delays.requeueDelayMs } : { strategy: 'nack' as const };
+    return new Promise((resolve) => {
+      ackOrNack(error, recovery, (nackError) => {
+        if (nackError) this.logger.warn({ err: nackError, ...ids(message) }, 'Could not nack a task message');
+        resolve();
+      });
+    });
+  }
+
+  /** Publishes a copy to `publication`, waits for the confirm, then acks the original. */
+  private async forward(
+    message: ConsumeMessage,
+    ackOrNack: AckOrNack,
+    publication: string,
+    headers: Record<string, unknown>,
+    onFailure: 'requeue' | 'dead-letter',
+  ): Promise<void> {
+    try {
+      const copy = await this.broker.forward(publication, freshCopy(message), { options: { headers } });
+      await awaitConfirm(copy, String(message.properties.messageId));
+    } catch (error) {
+      this.logger.warn({ err: error, publication, ...ids(message) }, 'Could not forward a task message; nacking it');
+      await this.nack(ackOrNack, message, error, onFailure === 'requeue');
+      return;
+    }
+    await this.ack(ackOrNack, message);
+  }
 }
 
 function ids(message: ConsumeMessage): { messageId: unknown; deliveryTag: number } {

@@ -76,7 +76,7 @@ export const DEFAULT_BROKER_SETTINGS = {
  */
 export const BROKER_DELIVERY_LIMIT_MARGIN = 1;
 
-/** Time a cancelled subscription allows, past the shutdown grace, for the last job to unwind and settle. */
+/** Time a cancelled subscription allows, past the shutdown grace, for the last attempt to unwind and settle. */
 const SETTLE_MARGIN_MS = 15_000;
 
 /** What the broker settings follow from, in plain units (services/main maps the settings onto it). */
@@ -239,8 +239,42 @@ const persistent = () => ({ persistent: true, mandatory: true }) as const;
 export function buildBrokerConfig(settings: BrokerSettings): BrokerConfig {
   assertSettings(settings);
   const steps = delaySteps(settings);
-  const confirmed = { confirm: true, timeout: settings.publishTimeoutMs } as const;
+  const vhost: VhostDefinition = {
+    ...(settings.namespace ? { namespace: settings.namespace } : {}),
+    connection: connectionOf(settings),
+    publicationChannelPools: {
+      confirmPool: { max: settings.confirmPoolMax, min: 1 },
+      regularPool: { max: 5, min: 1 },
+    },
+    exchanges: { [Names.exchange]: durableDirect(), [Names.deadLetterExchange]: durableDirect() },
+    queues: queuesOf(settings, steps),
+    bindings: bindingsOf(),
+    publications: publicationsOf(settings, steps),
+    subscriptions: subscriptionsOf(settings),
+  };
+  return { vhosts: { [vhostFromUrl(settings.amqpUrl)]: vhost } };
+}
 
+function connectionOf(settings: BrokerSettings): VhostDefinition['connection'] {
+  return {
+    url: settings.amqpUrl,
+    // Query parameters of the URL take precedence over these.
+    options: {
+      heartbeat: settings.heartbeatSeconds,
+      connection_timeout: 10_000,
+      // The confirm pool, the regular pool, the subscription and Rascal's own channels.
+      channelMax: settings.confirmPoolMax + 32,
+    },
+    socketOptions: {
+      timeout: 10_000,
+      ...(settings.connectionName ? { clientProperties: { connection_name: settings.connectionName } } : {}),
+    },
+    retry: reconnect(),
+  };
+}
+
+/** The work queue (quorum, with the delivery limit and at-least-once dead-lettering), the dead-letter queues and one delay queue per step. */
+function queuesOf(settings: BrokerSettings, steps: readonly number[]): Record<string, QueueDefinition> {
   const queues: Record<string, QueueDefinition> = {
     [Names.workQueue]: {
       options: {
@@ -261,6 +295,25 @@ export function buildBrokerConfig(settings: BrokerSettings): BrokerConfig {
     [Names.deadLetterQueue]: { options: { durable: true, arguments: {} } },
     [Names.deadLetterWatchQueue]: { options: { durable: true, arguments: {} } },
   };
+  for (const ms of steps) {
+    // Messages wait here for their TTL, then the broker dead-letters them back to the work queue.
+    queues[delayQueueName(ms)] = {
+      options: {
+        durable: true,
+        arguments: {
+          'x-message-ttl': ms,
+          'x-dead-letter-exchange': Names.exchange,
+          'x-dead-letter-routing-key': Names.taskRoutingKey,
+        },
+      },
+    };
+  }
+  return queues;
+}
+
+/** Every publication confirmed: tasks, dead letters, one per delay step, and the requeue one. */
+function publicationsOf(settings: BrokerSettings, steps: readonly number[]): Record<string, PublicationDefinition> {
+  const confirmed = { confirm: true, timeout: settings.publishTimeoutMs } as const;
   const publications: Record<string, PublicationDefinition> = {
     [Names.taskPublication]: {
       exchange: Names.exchange,
@@ -275,91 +328,58 @@ export function buildBrokerConfig(settings: BrokerSettings): BrokerConfig {
       options: persistent(),
     },
   };
-  for (const ms of steps) {
-    // Messages wait here for their TTL, then the broker dead-letters them back to the work queue.
-    queues[delayQueueName(ms)] = {
-      options: {
-        durable: true,
-        arguments: {
-          'x-message-ttl': ms,
-          'x-dead-letter-exchange': Names.exchange,
-          'x-dead-letter-routing-key': Names.taskRoutingKey,
-        },
-      },
-    };
-    publications[delayPublicationName(ms)] = { queue: delayQueueName(ms), ...confirmed, options: persistent() };
-  }
+  for (const ms of steps) publications[delayPublicationName(ms)] = { queue: delayQueueName(ms), ...confirmed, options: persistent() };
   publications[Names.requeuePublication] = {
     queue: delayQueueName(settings.requeueDelayMs),
     ...confirmed,
     options: persistent(),
   };
+  return publications;
+}
 
-  const vhost: VhostDefinition = {
-    ...(settings.namespace ? { namespace: settings.namespace } : {}),
-    connection: {
-      url: settings.amqpUrl,
-      // Query parameters of the URL take precedence over these.
-      options: {
-        heartbeat: settings.heartbeatSeconds,
-        connection_timeout: 10_000,
-        // The confirm pool, the regular pool, the subscription and Rascal's own channels.
-        channelMax: settings.confirmPoolMax + 32,
-      },
-      socketOptions: {
-        timeout: 10_000,
-        ...(settings.connectionName ? { clientProperties: { connection_name: settings.connectionName } } : {}),
-      },
-      retry: reconnect(),
+function bindingsOf(): Record<string, BindingDefinition> {
+  return {
+    work: {
+      source: Names.exchange,
+      destination: Names.workQueue,
+      destinationType: 'queue',
+      bindingKey: Names.taskRoutingKey,
     },
-    publicationChannelPools: {
-      confirmPool: { max: settings.confirmPoolMax, min: 1 },
-      regularPool: { max: 5, min: 1 },
+    deadLetter: {
+      source: Names.deadLetterExchange,
+      destination: Names.deadLetterQueue,
+      destinationType: 'queue',
+      bindingKey: Names.deadLetterRoutingKey,
     },
-    exchanges: { [Names.exchange]: durableDirect(), [Names.deadLetterExchange]: durableDirect() },
-    queues,
-    bindings: {
-      work: {
-        source: Names.exchange,
-        destination: Names.workQueue,
-        destinationType: 'queue',
-        bindingKey: Names.taskRoutingKey,
-      },
-      deadLetter: {
-        source: Names.deadLetterExchange,
-        destination: Names.deadLetterQueue,
-        destinationType: 'queue',
-        bindingKey: Names.deadLetterRoutingKey,
-      },
-      deadLetterWatch: {
-        source: Names.deadLetterExchange,
-        destination: Names.deadLetterWatchQueue,
-        destinationType: 'queue',
-        bindingKey: Names.deadLetterRoutingKey,
-      },
-    },
-    publications,
-    subscriptions: {
-      [Names.subscription]: {
-        queue: Names.workQueue,
-        // One task at a time per worker, acked by hand (DESIGN guarantee 6).
-        prefetch: 1,
-        // Only JSON belongs on the work queue: anything else surfaces as invalid_content.
-        contentType: 'application/json',
-        options: { noAck: false },
-        closeTimeout: settings.closeTimeoutMs,
-        retry: reconnect(),
-      },
-      [Names.deadLetterWatchSubscription]: {
-        queue: Names.deadLetterWatchQueue,
-        prefetch: 1,
-        // Anything may be dead-lettered, JSON or not; the watcher parses what it can.
-        contentType: 'application/octet-stream',
-        options: { noAck: false },
-        closeTimeout: settings.closeTimeoutMs,
-        retry: reconnect(),
-      },
+    deadLetterWatch: {
+      source: Names.deadLetterExchange,
+      destination: Names.deadLetterWatchQueue,
+      destinationType: 'queue',
+      bindingKey: Names.deadLetterRoutingKey,
     },
   };
-  return { vhosts: { [vhostFromUrl(settings.amqpUrl)]: vhost } };
+}
+
+function subscriptionsOf(settings: BrokerSettings): Record<string, SubscriptionDefinition> {
+  return {
+    [Names.subscription]: {
+      queue: Names.workQueue,
+      // One task at a time per worker, acked by hand (DESIGN guarantee 6).
+      prefetch: 1,
+      // Only JSON belongs on the work queue: anything else surfaces as invalid_content.
+      contentType: 'application/json',
+      options: { noAck: false },
+      closeTimeout: settings.closeTimeoutMs,
+      retry: reconnect(),
+    },
+    [Names.deadLetterWatchSubscription]: {
+      queue: Names.deadLetterWatchQueue,
+      prefetch: 1,
+      // Anything may be dead-lettered, JSON or not; the watcher parses what it can.
+      contentType: 'application/octet-stream',
+      options: { noAck: false },
+      closeTimeout: settings.closeTimeoutMs,
+      retry: reconnect(),
+    },
+  };
 }

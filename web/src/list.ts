@@ -22,76 +22,107 @@ export function statusCell(video: VideoSummary): HTMLElement {
  * `videoUpdated` subscription, with retry for failed videos and the upload form for those who may.
  */
 export function renderList(session: Session): View {
-  const rows = new Map<string, HTMLTableRowElement>();
-  const body = h('tbody');
-  const more = h('button', { type: 'button', hidden: true }, 'Load more');
-  const status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
-  const empty = h('p', { class: 'status', hidden: true }, 'No videos yet.');
-  const filter = h('select', { id: 'filter', name: 'status' }, h('option', { value: '' }, 'All'), ...STATUSES.map((s) => h('option', { value: s }, s)));
-  let after: string | null = null;
-  const filtered = (): VideoStatus | null => (filter.value === '' ? null : (filter.value as VideoStatus));
+  const list = new VideoList(session);
+  const stop = session.api.subscribe<{ videoUpdated: VideoSummary }>(UPDATES, {}, ({ videoUpdated }) => list.showChanged(videoUpdated));
+  list.reload();
+  const element = h(
+    'section',
+    { 'aria-labelledby': 'videos-heading' },
+    canWrite(session.me) ? renderUpload(session, (video) => list.showChanged(video)) : null,
+    h('h1', { id: 'videos-heading' }, 'Videos'),
+    h('div', { class: 'row' }, h('label', { for: 'filter' }, 'Status'), list.filter),
+    videosTable(list.body),
+    list.empty,
+    list.more,
+    list.status,
+  );
+  return { element, leave: stop };
+}
 
-  const rowOf = (video: VideoSummary): HTMLTableRowElement => {
-    const retry =
-      canWrite(session.me) && video.status === 'FAILED'
-        ? button('Retry', () => retryVideo(video.id))
-        : null;
-    return h(
-      'tr',
-      { 'data-id': video.id },
-      h('td', {}, h('a', { href: `#/videos/${encodeURIComponent(video.id)}` }, video.title ?? video.originalFilename)),
-      h('td', {}, statusCell(video)),
-      h('td', {}, formatBytes(video.sizeBytes)),
-      h('td', {}, formatTime(video.uploadedAt)),
-      h('td', {}, retry),
-    );
-  };
-  const show = (video: VideoSummary, where: 'append' | 'prepend' | 'replace'): void => {
-    const current = rows.get(video.id);
+/** The list's rows and controls, and what changes them: pages loaded, filter changes, updates, retries. */
+class VideoList {
+  private readonly rows = new Map<string, HTMLTableRowElement>();
+  readonly body = h('tbody');
+  readonly more = h('button', { type: 'button', hidden: true }, 'Load more');
+  readonly status = h('p', { class: 'status', role: 'status', 'aria-live': 'polite' });
+  readonly empty = h('p', { class: 'status', hidden: true }, 'No videos yet.');
+  readonly filter = h('select', { id: 'filter', name: 'status' }, h('option', { value: '' }, 'All'), ...STATUSES.map((s) => h('option', { value: s }, s)));
+  private after: string | null = null;
+
+  constructor(private readonly session: Session) {
+    this.filter.addEventListener('change', () => this.reload());
+    this.more.addEventListener('click', () => void this.loadPage());
+  }
+
+  /** Starts over from the first page (of the status filtered on). */
+  reload(): void {
+    this.rows.clear();
+    this.body.replaceChildren();
+    this.after = null;
+    void this.loadPage();
+  }
+
+  /** A video that changed: replaced where it is, or, not on the page yet, new (the list is newest first): on top. */
+  showChanged(video: VideoSummary): void {
+    this.show(video, this.rows.has(video.id) ? 'replace' : 'prepend');
+  }
+
+  private filtered(): VideoStatus | null {
+    return this.filter.value === '' ? null : (this.filter.value as VideoStatus);
+  }
+
+  private show(video: VideoSummary, where: 'append' | 'prepend' | 'replace'): void {
+    const current = this.rows.get(video.id);
     if (where === 'replace' && !current) return;
-    const filter = filtered();
+    const filter = this.filtered();
     if (filter !== null && video.status !== filter && where !== 'replace') return;
-    const row = rowOf(video);
-    rows.set(video.id, row);
+    const retry = canWrite(this.session.me) && video.status === 'FAILED' ? () => this.retry(video.id) : null;
+    const row = videoRow(video, retry);
+    this.rows.set(video.id, row);
     if (current) current.replaceWith(row);
-    else if (where === 'prepend') body.prepend(row);
-    else body.append(row);
-    empty.hidden = true;
-  };
-  const retryVideo = (id: string): void => {
-    session.api.request<{ retryVideo: VideoSummary }>(RETRY, { id }).then(
-      ({ retryVideo }) => show(retryVideo, 'replace'),
-      (error: unknown) => (status.textContent = `Retry failed: ${messageOf(error)}`),
+    else if (where === 'prepend') this.body.prepend(row);
+    else this.body.append(row);
+    this.empty.hidden = true;
+  }
+
+  private retry(id: string): void {
+    this.session.api.request<{ retryVideo: VideoSummary }>(RETRY, { id }).then(
+      ({ retryVideo }) => this.show(retryVideo, 'replace'),
+      (error: unknown) => (this.status.textContent = `Retry failed: ${messageOf(error)}`),
     );
-  };
-  const loadPage = async (): Promise<void> => {
-    more.disabled = true;
+  }
+
+  private async loadPage(): Promise<void> {
+    this.more.disabled = true;
     try {
-      const { videos } = await session.api.request<{ videos: Page }>(VIDEOS, { status: filtered(), first: PAGE_SIZE, after });
-      for (const edge of videos.edges) show(edge.node, 'append');
-      after = videos.pageInfo.endCursor;
-      more.hidden = !videos.pageInfo.hasNextPage;
-      empty.hidden = rows.size > 0;
+      const { videos } = await this.session.api.request<{ videos: Page }>(VIDEOS, { status: this.filtered(), first: PAGE_SIZE, after: this.after });
+      for (const edge of videos.edges) this.show(edge.node, 'append');
+      this.after = videos.pageInfo.endCursor;
+      this.more.hidden = !videos.pageInfo.hasNextPage;
+      this.empty.hidden = this.rows.size > 0;
     } catch (error) {
-      status.textContent = `Could not load the videos: ${messageOf(error)}`;
+      this.status.textContent = `Could not load the videos: ${messageOf(error)}`;
     } finally {
-      more.disabled = false;
+      this.more.disabled = false;
     }
-  };
-  const reload = (): void => {
-    rows.clear();
-    body.replaceChildren();
-    after = null;
-    void loadPage();
-  };
-  filter.addEventListener('change', reload);
-  more.addEventListener('click', () => void loadPage());
+  }
+}
 
-  // A video not on the page yet is new (the list is newest first): it goes on top.
-  const stop = session.api.subscribe<{ videoUpdated: VideoSummary }>(UPDATES, {}, ({ videoUpdated }) => show(videoUpdated, rows.has(videoUpdated.id) ? 'replace' : 'prepend'));
-  reload();
+/** One video's row: title (a link to its page), status, size, upload time and, when given, Retry. */
+function videoRow(video: VideoSummary, retry: (() => void) | null): HTMLTableRowElement {
+  return h(
+    'tr',
+    { 'data-id': video.id },
+    h('td', {}, h('a', { href: `#/videos/${encodeURIComponent(video.id)}` }, video.title ?? video.originalFilename)),
+    h('td', {}, statusCell(video)),
+    h('td', {}, formatBytes(video.sizeBytes)),
+    h('td', {}, formatTime(video.uploadedAt)),
+    h('td', {}, retry ? button('Retry', retry) : null),
+  );
+}
 
-  const table = h(
+function videosTable(body: HTMLTableSectionElement): HTMLElement {
+  return h(
     'div',
     { class: 'table-wrap' },
     h(
@@ -102,16 +133,4 @@ export function renderList(session: Session): View {
       body,
     ),
   );
-  const element = h(
-    'section',
-    { 'aria-labelledby': 'videos-heading' },
-    canWrite(session.me) ? renderUpload(session, (video) => show(video, rows.has(video.id) ? 'replace' : 'prepend')) : null,
-    h('h1', { id: 'videos-heading' }, 'Videos'),
-    h('div', { class: 'row' }, h('label', { for: 'filter' }, 'Status'), filter),
-    table,
-    empty,
-    more,
-    status,
-  );
-  return { element, leave: stop };
 }

@@ -42,6 +42,13 @@ function showState(c: Controls, state: 'idle' | 'sending' | 'paused'): void {
   c.bar.hidden = state === 'idle';
 }
 
+/** Paused: Resume, and how far the upload got. */
+function showPaused(c: Controls): void {
+  showState(c, 'paused');
+  c.status.textContent = `Paused at ${formatBytes(Number(c.bar.dataset.sentBytes ?? 0))} of ${formatBytes(c.file.files?.[0]?.size ?? 0)}.`;
+  c.resume.focus();
+}
+
 /** Progress text: bytes sent, and the speed since the last start (a resume starts a new measure). */
 function progressMeter(c: Controls): { restart(): void; update(sent: number, total: number): void } {
   let base: { bytes: number; at: number } | null = null;
@@ -57,14 +64,19 @@ function progressMeter(c: Controls): { restart(): void; update(sent: number, tot
   };
 }
 
-/**
- * The upload form: choose or drop a file and an optional title; the bytes go resumably over tus
- * (createUpload, then tus-js-client) with a progress bar, bytes and speed, Pause, Resume and Cancel.
- * Choosing the same file again after a reload continues its upload. `uploaded` gets the new video.
- */
-export function renderUpload(session: Session, uploaded: (video: VideoSummary) => void): HTMLElement {
-  const c = uploadControls();
-  const form = h(
+/** After the last byte: the video as the API now has it goes to `uploaded` (if it can be read), and `done` gets the line to show. */
+function reportUploaded(session: Session, videoId: string, uploaded: (video: VideoSummary) => void, done: (message: string) => void): void {
+  void session.api.request<{ video: VideoSummary }>(VIDEO_SUMMARY, { id: videoId }).then(
+    ({ video }) => {
+      uploaded(video);
+      done(`Uploaded "${video.title ?? video.originalFilename}": it is ${video.status}.`);
+    },
+    (error: unknown) => done(`Uploaded; its status could not be read: ${messageOf(error)}`),
+  );
+}
+
+function uploadForm(c: Controls): HTMLFormElement {
+  return h(
     'form',
     { class: 'card upload', 'aria-labelledby': 'upload-heading' },
     h('h2', { id: 'upload-heading' }, 'Upload a video'),
@@ -76,6 +88,16 @@ export function renderUpload(session: Session, uploaded: (video: VideoSummary) =
     c.bar,
     c.status,
   );
+}
+
+/**
+ * The upload form: choose or drop a file and an optional title; the bytes go resumably over tus
+ * (createUpload, then tus-js-client) with a progress bar, bytes and speed, Pause, Resume and Cancel.
+ * Choosing the same file again after a reload continues its upload. `uploaded` gets the new video.
+ */
+export function renderUpload(session: Session, uploaded: (video: VideoSummary) => void): HTMLElement {
+  const c = uploadControls();
+  const form = uploadForm(c);
   acceptDrops(form, c.file);
   let running: TusUpload | null = null;
   const meter = progressMeter(c);
@@ -84,13 +106,7 @@ export function renderUpload(session: Session, uploaded: (video: VideoSummary) =
     c.status.textContent = message;
     showState(c, 'idle');
   };
-  c.pause.addEventListener('click', () => {
-    void running?.pause().then(() => {
-      showState(c, 'paused');
-      c.status.textContent = `Paused at ${formatBytes(Number(c.bar.dataset.sentBytes ?? 0))} of ${formatBytes(c.file.files?.[0]?.size ?? 0)}.`;
-      c.resume.focus();
-    });
-  });
+  c.pause.addEventListener('click', () => void running?.pause().then(() => showPaused(c)));
   c.resume.addEventListener('click', () => {
     meter.restart();
     showState(c, 'sending');
@@ -117,11 +133,11 @@ export function renderUpload(session: Session, uploaded: (video: VideoSummary) =
           onProgress: (sent, total) => meter.update(sent, total),
           onSuccess: () => {
             rememberUpload(chosen, undefined);
-            void session.api.request<{ video: VideoSummary }>(VIDEO_SUMMARY, { id: opened.videoId }).then(({ video }) => {
+            const shown = (video: VideoSummary): void => {
               uploaded(video);
-              finish(`Uploaded "${video.title ?? video.originalFilename}": it is ${video.status}.`);
               form.reset();
-            }, (error: unknown) => finish(`Uploaded; its status could not be read: ${messageOf(error)}`));
+            };
+            reportUploaded(session, opened.videoId, shown, finish);
           },
           onError: (error) => {
             // A refusal (expired, cancelled, another token…) ends this upload: the next try opens a new one.

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { GraphQLError, Kind, OperationTypeNode, getOperationAST, parse, specifiedRules, validate, type ExecutionArgs, type GraphQLSchema, type ParseOptions, type ValidationRule } from 'graphql';
-import type { SubscribePayload } from 'graphql-ws';
-import { useServer } from 'graphql-ws/use/ws';
+import type { Context, SubscribePayload } from 'graphql-ws';
+import { useServer, type Extra as WsExtra } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { ErrorCode, FramelogError } from '../../domain/errors.js';
 import type { Principal } from '../auth/authenticate.js';
@@ -35,6 +35,7 @@ export interface SubscriptionServerOptions {
 
 // A type, not an interface: graphql-ws wants an index signature.
 type Extra = { connection?: Connection };
+type SocketContext = Context<{ authorization?: unknown }, WsExtra & Partial<Extra>>;
 
 /**
  * graphql-ws on the API's own HTTP server and path (`/graphql`): plain POSTs stay with Apollo, only
@@ -60,23 +61,7 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
   const cleanup = useServer<{ authorization?: unknown }, Extra>(
     {
       schema,
-      // The token comes in connection_init ({ authorization: "Bearer …" }) since browsers cannot set
-      // headers on a WebSocket; the upgrade request's Authorization header works too. A refused
-      // connection is closed with 4403 Forbidden.
-      onConnect: async (ctx) => {
-        const fromParams = ctx.connectionParams?.authorization;
-        const authorization = typeof fromParams === 'string' ? fromParams : ctx.extra.request.headers.authorization;
-        try {
-          const principal = await deps.authenticate(authorization);
-          const { socket } = ctx.extra;
-          ctx.extra.connection = { authorization, principal, socket, operations: () => ctx.subscriptions };
-          connections.add(ctx.extra.connection);
-          return true;
-        } catch (error) {
-          deps.log.info({ err: error }, 'refused a subscription connection');
-          return false;
-        }
-      },
+      onConnect: (ctx) => authenticateConnection(deps, connections, ctx),
       onClose: (ctx) => {
         if (ctx.extra.connection) connections.remove(ctx.extra.connection);
       },
@@ -94,14 +79,7 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
         }
         return prepare(connection.principal, payload);
       },
-      context: (ctx): ApiContext => {
-        const principal = ctx.extra.connection?.principal;
-        if (!principal) throw new Error('unreachable: onConnect authenticates every connection');
-        // One correlation id per operation, as for an HTTP request.
-        const correlationId = randomUUID();
-        const origin = `http://${ctx.extra.request.headers.host ?? 'localhost'}`;
-        return { deps, actor: principal.name, role: principal.role, correlationId, origin, log: deps.log.child({ correlationId }) };
-      },
+      context: (ctx) => operationContext(deps, ctx),
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map(requestErrorAsBadInput).map((error) => formatError(error.toJSON(), error)) } : undefined,
       onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatError(error.toJSON(), error)),
@@ -114,6 +92,35 @@ export function attachSubscriptionServer(httpServer: http.Server, schema: GraphQ
       await cleanup.dispose();
     },
   };
+}
+
+/**
+ * graphql-ws's onConnect. The token comes in connection_init ({ authorization: "Bearer …" }) since
+ * browsers cannot set headers on a WebSocket; the upgrade request's Authorization header works too. A
+ * refused connection (false) is closed with 4403 Forbidden.
+ */
+async function authenticateConnection(deps: ApiDeps, connections: Connections, ctx: SocketContext): Promise<boolean> {
+  const fromParams = ctx.connectionParams?.authorization;
+  const authorization = typeof fromParams === 'string' ? fromParams : ctx.extra.request.headers.authorization;
+  try {
+    const principal = await deps.authenticate(authorization);
+    const { socket } = ctx.extra;
+    ctx.extra.connection = { authorization, principal, socket, operations: () => ctx.subscriptions };
+    connections.add(ctx.extra.connection);
+    return true;
+  } catch (error) {
+    deps.log.info({ err: error }, 'refused a subscription connection');
+    return false;
+  }
+}
+
+/** An operation's context, with one correlation id per operation, as for an HTTP request. */
+function operationContext(deps: ApiDeps, ctx: SocketContext): ApiContext {
+  const principal = ctx.extra.connection?.principal;
+  if (!principal) throw new Error('unreachable: onConnect authenticates every connection');
+  const correlationId = randomUUID();
+  const origin = `http://${ctx.extra.request.headers.host ?? 'localhost'}`;
+  return { deps, actor: principal.name, role: principal.role, correlationId, origin, log: deps.log.child({ correlationId }) };
 }
 
 /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, rmdir, stat as fsStat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, rmdir, stat as fsStat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -87,8 +87,6 @@ export class LocalDiskStorage implements MediaStorage {
   }
 
   async writeStream(key: string, source: Readable, { maxBytes }: WriteStreamOptions): Promise<WrittenObject> {
-    const hash = createHash('sha256');
-    let sizeBytes = 0;
     let finalPath: string | undefined;
     let tempPath: string | undefined;
     let renamed = false;
@@ -105,42 +103,8 @@ export class LocalDiskStorage implements MediaStorage {
       finalPath = this.localPath(key);
       tempPath = await this.tempPathFor(key);
       const file = await open(tempPath, 'wx', 0o640);
-      // Every WRITEBACK_BYTES the data written so far goes to disk while the rest still arrives, so the
-      // final fsync has little left to do (measured: ~0.1 s instead of ~0.7 s after the last byte of a
-      // GB). The write stream owns `file`, and closing a FileHandle waits for a datasync in flight.
-      let writtenBack = 0;
-      let writeback: Promise<void> = Promise.resolve();
-      const meter = new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          sizeBytes += chunk.length;
-          if (sizeBytes > maxBytes) {
-            // Failing the transform makes pipeline destroy the source: we stop reading at once.
-            sinkFailed = true;
-            callback(
-              new FramelogError(ErrorCode.UPLOAD_TOO_LARGE, `The upload is larger than the limit of ${maxBytes} bytes.`, {
-                details: { maxBytes },
-              }),
-            );
-            return;
-          }
-          hash.update(chunk);
-          if (sizeBytes - writtenBack >= WRITEBACK_BYTES) {
-            writtenBack = sizeBytes;
-            writeback = writeback.then(() => file.datasync());
-            // Awaited in flush; a pipeline that fails first must not leave it unhandled.
-            writeback.catch(() => undefined);
-          }
-          callback(null, chunk);
-        },
-        flush(callback) {
-          writeback.then(
-            () => callback(),
-            (error: unknown) => {
-              sinkFailed = true;
-              callback(error as Error);
-            },
-          );
-        },
+      const metered = meterWithWriteback(file, maxBytes, () => {
+        sinkFailed = true;
       });
       const sink = createWriteStream(tempPath, { fd: file, flush: true });
       // Registered before pipeline's own listeners, so it runs before the source is torn down.
@@ -150,22 +114,18 @@ export class LocalDiskStorage implements MediaStorage {
       // pipeline propagates backpressure, so memory stays bounded whatever the upload size. `flush`
       // fsyncs before the stream closes, and pipeline settles only after that close: the bytes are
       // durable before they become visible at the key, so a crash never leaves a truncated upload there.
-      await pipeline(source, meter, sink);
-      if (sizeBytes === 0) throw new FramelogError(ErrorCode.UPLOAD_EMPTY, 'The upload is empty; send a video file.');
+      await pipeline(source, metered.meter, sink);
+      const written = metered.written();
+      if (written.sizeBytes === 0) throw new FramelogError(ErrorCode.UPLOAD_EMPTY, 'The upload is empty; send a video file.');
       await rename(tempPath, finalPath);
       renamed = true;
       await syncDirectory(path.dirname(finalPath));
-      return { sizeBytes, sha256: hash.digest('hex') };
+      return written;
     } catch (error) {
       source.destroy();
       // The original error matters more than a failed clean-up; rm with force only fails on I/O errors.
       const leftover = renamed ? finalPath : tempPath;
-      if (leftover !== undefined) {
-        await rm(leftover, { force: true }).catch(() => undefined);
-        // Uploads get a directory of their own (uploads/<id>/); drop it too when the write made it and
-        // nothing else is in it, so refused uploads leave no trace. rmdir refuses non-empty directories.
-        await rmdir(path.dirname(leftover)).catch(() => undefined);
-      }
+      if (leftover !== undefined) await removeLeftover(leftover);
       if (error === sourceError && !(error instanceof FramelogError)) {
         throw new FramelogError(ErrorCode.UPLOAD_FAILED, `The upload stopped before the whole file arrived (${messageOf(error)}); nothing was stored.`, {
           retryable: true,
@@ -205,4 +165,57 @@ export class LocalDiskStorage implements MediaStorage {
     await mkdir(path.dirname(finalPath), { recursive: true });
     return path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.${randomUUID()}.tmp`);
   }
+}
+
+/**
+ * A pass-through that counts and hashes what is written to `file` and refuses more than `maxBytes`
+ * (UPLOAD_TOO_LARGE; failing the transform makes pipeline destroy the source, so reading stops at once).
+ * Every WRITEBACK_BYTES the data written so far goes to disk while the rest still arrives, so the final
+ * fsync has little left to do (measured: ~0.1 s instead of ~0.7 s after the last byte of a GB). The write
+ * stream owns `file`, and closing a FileHandle waits for a datasync in flight. `onFailure` runs when it
+ * fails, before the pipeline tears the source down.
+ */
+function meterWithWriteback(file: FileHandle, maxBytes: number, onFailure: () => void): { meter: Transform; written(): WrittenObject } {
+  const hash = createHash('sha256');
+  let sizeBytes = 0;
+  let writtenBack = 0;
+  let writeback: Promise<void> = Promise.resolve();
+  const meter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      sizeBytes += chunk.length;
+      if (sizeBytes > maxBytes) {
+        onFailure();
+        callback(new FramelogError(ErrorCode.UPLOAD_TOO_LARGE, `The upload is larger than the limit of ${maxBytes} bytes.`, { details: { maxBytes } }));
+        return;
+      }
+      hash.update(chunk);
+      if (sizeBytes - writtenBack >= WRITEBACK_BYTES) {
+        writtenBack = sizeBytes;
+        writeback = writeback.then(() => file.datasync());
+        // Awaited in flush; a pipeline that fails first must not leave it unhandled.
+        writeback.catch(() => undefined);
+      }
+      callback(null, chunk);
+    },
+    flush(callback) {
+      writeback.then(
+        () => callback(),
+        (error: unknown) => {
+          onFailure();
+          callback(error as Error);
+        },
+      );
+    },
+  });
+  return { meter, written: () => ({ sizeBytes, sha256: hash.digest('hex') }) };
+}
+
+/**
+ * Removes what a failed write left at `leftover`. Uploads get a directory of their own (uploads/<id>/):
+ * it goes too when the write made it and nothing else is in it, so refused uploads leave no trace
+ * (rmdir refuses non-empty directories). Never throws: the write's own error matters more.
+ */
+async function removeLeftover(leftover: string): Promise<void> {
+  await rm(leftover, { force: true }).catch(() => undefined);
+  await rmdir(path.dirname(leftover)).catch(() => undefined);
 }

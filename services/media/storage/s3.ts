@@ -29,7 +29,7 @@ import type {
 /**
  * The object operations of MediaStorage on an S3-compatible store: keys are validated (keys.ts) and
  * put under the configured prefix, so nothing outside it can be named. API and workers share no disk:
- * what ffmpeg needs as a file is downloaded into a job's scratch directory (scratch.ts).
+ * what ffmpeg needs as a file is downloaded into an attempt's scratch directory (scratch.ts).
  */
 export class S3Objects {
   constructor(

@@ -7,7 +7,7 @@ import { contentTypeOf } from './httpPolicy.js';
 import type { S3Objects } from './s3.js';
 import { abortMultipartUploads, deleteObjects } from './s3Delete.js';
 import { uploadStream } from './s3Upload.js';
-import { removeJobDir } from './scratch.js';
+import { removeAttemptDir } from './scratch.js';
 import { StagedOutputSet } from './stagedOutputSet.js';
 import type { OutputFile, OutputManifest } from './types.js';
 
@@ -15,7 +15,7 @@ import type { OutputFile, OutputManifest } from './types.js';
 const UPLOAD_CONCURRENCY = 4;
 
 /**
- * One output set version on an S3-compatible store. Producers write into a scratch directory of the job
+ * One output set version on an S3-compatible store. Producers write into a scratch directory of the attempt
  * (ffmpeg needs files); `commit` uploads every file to `<setKey>/<version>/<name>`, then writes the
  * manifest, which is what publishes the version: S3 has no rename, and /media serves only the version the
  * manifest names (published.ts). Then older versions are deleted.
@@ -24,7 +24,7 @@ export class S3OutputSet extends StagedOutputSet {
   private constructor(
     private readonly objects: S3Objects,
     setKey: string,
-    /** A job directory of the scratch space, removed by commit and abort. */
+    /** An attempt's directory of the scratch space, removed by commit and abort. */
     protected readonly stagingDir: string,
   ) {
     super(setKey);
@@ -33,7 +33,7 @@ export class S3OutputSet extends StagedOutputSet {
   /** Starts a version in a new scratch directory; what other runs of the set uploaded stays (see removeUnfinished). */
   static async open(objects: S3Objects, setKey: string): Promise<S3OutputSet> {
     objects.objectKey(setKey); // validates setKey (BAD_USER_INPUT) before anything is made for it
-    return new S3OutputSet(objects, setKey, await objects.scratch.jobDir('outputs-'));
+    return new S3OutputSet(objects, setKey, await objects.scratch.attemptDir('outputs-'));
   }
 
   /**
@@ -74,7 +74,7 @@ export class S3OutputSet extends StagedOutputSet {
       await this.abort();
       throw error;
     } finally {
-      await removeJobDir(this.stagingDir);
+      await removeAttemptDir(this.stagingDir);
     }
   }
 
@@ -82,7 +82,7 @@ export class S3OutputSet extends StagedOutputSet {
     if (this.state === 'committed') return;
     this.state = 'aborted';
     const versionPrefix = `${this.objects.objectKey(this.setKey)}/${this.version}/`;
-    await removeJobDir(this.stagingDir);
+    await removeAttemptDir(this.stagingDir);
     await abortMultipartUploads(this.objects.client, this.objects.bucket, versionPrefix);
     await deleteObjects(this.objects.client, this.objects.bucket, await this.objects.listObjectKeys(versionPrefix));
   }

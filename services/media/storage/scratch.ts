@@ -11,17 +11,17 @@ const PROCESS_DIR = /^(\d+)-[0-9a-f]{8}$/;
 
 /**
  * A process's local working space for a remote store (SCRATCH_DIR): downloaded sources and outputs before
- * they are uploaded. Each process works in `<dir>/<pid>-<random>/`, each job in a directory of its own
- * there, removed when the job ends however it ends; the directories of processes that are gone (killed
- * mid-job) are removed when the next process first uses the scratch space.
+ * they are uploaded. Each process works in `<dir>/<pid>-<random>/`, each attempt in a directory of its own
+ * there, removed when the attempt ends however it ends; the directories of processes that are gone (killed
+ * mid-attempt) are removed when the next process first uses the scratch space.
  */
 export class Scratch {
   private root: Promise<string> | undefined;
 
   constructor(readonly dir: string) {}
 
-  /** A new empty directory for one job's files; the caller removes it (`removeJobDir`). */
-  async jobDir(prefix = 'job-'): Promise<string> {
+  /** A new empty directory for one attempt's files; the caller removes it (`removeAttemptDir`). */
+  async attemptDir(prefix = 'attempt-'): Promise<string> {
     this.root ??= this.prepare();
     return mkdtemp(path.join(await this.root, prefix));
   }
@@ -41,7 +41,7 @@ export class Scratch {
   }
 }
 
-export async function removeJobDir(dir: string): Promise<void> {
+export async function removeAttemptDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
@@ -56,12 +56,12 @@ function isRunning(pid: number): boolean {
 }
 
 /**
- * Writes `body` (`sizeBytes` long) to a file in a new job directory of `scratch`. Refuses before the first
+ * Writes `body` (`sizeBytes` long) to a file in a new attempt directory of `scratch`. Refuses before the first
  * byte when the file system lacks room (TRANSCODE_FAILED, retryable: another worker may have it), and a
  * body that ends short is an error too. On any failure the directory is removed.
  */
 export async function downloadToScratch(scratch: Scratch, body: Readable, sizeBytes: number): Promise<LocalFile> {
-  const dir = await scratch.jobDir('source-');
+  const dir = await scratch.attemptDir('source-');
   const file = path.join(dir, 'source');
   try {
     await assertRoom(dir, sizeBytes);
@@ -70,10 +70,10 @@ export async function downloadToScratch(scratch: Scratch, body: Readable, sizeBy
     if (written !== sizeBytes) {
       throw new FramelogError(ErrorCode.TRANSCODE_FAILED, `The download of the source ended after ${written} of ${sizeBytes} bytes.`, { retryable: true });
     }
-    return { path: file, sizeBytes, release: () => removeJobDir(dir) };
+    return { path: file, sizeBytes, release: () => removeAttemptDir(dir) };
   } catch (error) {
     body.destroy();
-    await removeJobDir(dir);
+    await removeAttemptDir(dir);
     throw error;
   }
 }

@@ -34,7 +34,7 @@ export interface MediaStorage {
   openOutputSet(setKey: string): Promise<OutputSet>;
 
   /**
-   * Removes what unfinished runs of the set left behind (a worker killed mid-job), committed versions
+   * Removes what unfinished runs of the set left behind (a worker killed mid-attempt), committed versions
    * untouched. Call it only when no run of the set can still be writing (its video is terminal).
    */
   removeUnfinished(setKey: string): Promise<void>;

@@ -1,19 +1,19 @@
 /**
- * Tracks the job in flight so shutdown can wait for it, then abort it (killing ffmpeg) once the
- * grace period is over.
+ * Tracks the attempt in flight (the handling of the delivery in hand) so shutdown can wait for it, then
+ * abort it (killing ffmpeg) once the grace period is over.
  */
-export interface JobTracker {
-  run<T>(job: (signal: AbortSignal) => Promise<T>): Promise<T>;
-  /** Waits up to `graceMs` for running jobs, then aborts them and waits for them to unwind. */
+export interface AttemptTracker {
+  run<T>(attempt: (signal: AbortSignal) => Promise<T>): Promise<T>;
+  /** Waits up to `graceMs` for running attempts, then aborts them and waits for them to unwind. */
   drain(graceMs: number): Promise<void>;
 }
 
-export function createJobTracker(): JobTracker {
+export function createAttemptTracker(): AttemptTracker {
   const running = new Map<Promise<unknown>, AbortController>();
   return {
-    run(job) {
+    run(attempt) {
       const controller = new AbortController();
-      const promise = job(controller.signal);
+      const promise = attempt(controller.signal);
       const settled = promise.then(() => undefined, () => undefined);
       running.set(settled, controller);
       void settled.then(() => running.delete(settled));
