@@ -51,7 +51,11 @@ function run(name: string, service: string, env: Record<string, string> = {}, pr
   let ready = false;
   child.on('message', (message: unknown) => {
     const m = message as { type?: string; url?: string };
-    if (m.type === 'listening' || m.type === 'ready') ready = true;
+    if ((m.type === 'listening' || m.type === 'ready') && !ready) {
+      ready = true;
+      // The supervisor's own record of readiness (which resets the restart delay), for operators and tests.
+      log.info({ name, childPid: child.pid }, 'process ready');
+    }
     if (m.type === 'listening') {
       console.log(`\nframelog is running — open ${m.url}/ in a browser; GraphQL at ${m.url}/graphql (workers: ${config.WORKERS})\n`);
     }

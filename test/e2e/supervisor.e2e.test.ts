@@ -129,7 +129,9 @@ describe('o02: start-up refusals under npm start', () => {
 describe('o03: a worker killed again and again under npm start', () => {
   it('is restarted after the first delay each time it had reached ready', async () => {
     const supervisor = npmStart({ WORKERS: '1', METRICS_PORT: '0' });
-    const readyPids = () => supervisor.lines.filter((l) => l.msg === 'worker ready').map((l) => Number(l.pid));
+    // Killed only once the supervisor has counted the run as ready: the worker logs `worker ready` a moment
+    // before its IPC message reaches the supervisor, and a kill in between is a failed start (a longer delay).
+    const readyPids = () => supervisor.lines.filter((l) => l.msg === 'process ready' && l.name === 'worker-1').map((l) => Number(l.childPid));
     const restarts = () => supervisor.lines.filter((l): l is LogLine & { restartInMs: number } => l.msg === 'process exited; restarting');
     for (let kill = 1; kill <= 4; kill += 1) {
       const pid = await waitFor(() => readyPids()[kill - 1], { message: `worker run ${kill} ready` });
