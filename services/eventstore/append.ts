@@ -43,8 +43,6 @@ export interface AppendResult<S = VideoState, E extends StoredEvent = VideoEvent
 }
 
 const CONSTRAINT_VERSION = 'events_stream_version_key';
-/** Unique indexes that keep one outcome (or one stage) per task: a violation is a duplicate outcome, never a crash. */
-const OUTCOME_CONSTRAINTS = new Set(['events_one_outcome_per_task', 'events_one_segment_outcome', 'events_one_stage_per_task']);
 
 /** Appends to a video stream (appendEvents with the video stream type). */
 export function appendToStream(db: Db, request: AppendRequest): Promise<AppendResult> {
@@ -88,15 +86,23 @@ export async function appendEvents<S, E extends StoredEvent>(db: Db, type: Strea
     return { events: recorded, state: next };
   } catch (error) {
     const outcome = validated.find((e) => type.outcomeTypes?.includes(e.type) === true) ?? validated[0];
-    throw translateAppendError(error, streamId, expectedVersion, outcome?.data);
+    throw translateAppendError(error, { streamId, expectedVersion, data: outcome?.data, outcomeConstraints: type.outcomeConstraints ?? [] });
   }
 }
 
-function translateAppendError(error: unknown, streamId: string, expectedVersion: number, data: unknown): unknown {
+interface AppendFailure {
+  streamId: string;
+  expectedVersion: number;
+  /** The data of the outcome event (or first event) appended: names the task of a duplicate outcome. */
+  data: unknown;
+  outcomeConstraints: readonly string[];
+}
+
+function translateAppendError(error: unknown, { streamId, expectedVersion, data, outcomeConstraints }: AppendFailure): unknown {
   if (!isPgError(error)) return error;
   if (error.code === SqlState.STREAM_VERSION_GAP) return new ConcurrencyError(streamId, expectedVersion, { cause: error });
   if (error.code === SqlState.UNIQUE_VIOLATION) {
-    if (error.constraint !== undefined && OUTCOME_CONSTRAINTS.has(error.constraint)) {
+    if (error.constraint !== undefined && outcomeConstraints.includes(error.constraint)) {
       const taskId = (data as { taskId?: string } | undefined)?.taskId ?? 'unknown';
       return new DuplicateOutcomeError(streamId, taskId, { cause: error });
     }

@@ -66,4 +66,6 @@ export const segmentStream: StreamType<SegmentState, SegmentEvent> = {
     fromRow: (row) => segmentRowToState(row as unknown as SegmentRow),
   },
   outcomeTypes: SEGMENT_OUTCOME_TYPES,
+  // migration 0007: one SegmentEncoded or SegmentAbandoned per segment stream.
+  outcomeConstraints: ['events_one_segment_outcome'],
 };

@@ -40,6 +40,8 @@ export interface StreamType<S, E extends StoredEvent> {
   projection: InlineProjection<S> | null;
   /** Event types of which the database keeps one per (stream, taskId): their unique violation is a duplicate outcome. */
   outcomeTypes?: readonly string[];
+  /** The unique indexes (migrations) that keep one outcome or stage per task or stream: a violation of one is a duplicate outcome, never a crash. */
+  outcomeConstraints?: readonly string[];
 }
 
 /** Any stream type, for the registry and the code that iterates it (rebuild, audit). Methods are bivariant, so every StreamType fits. */

@@ -16,6 +16,8 @@ export const videoStream: StreamType<VideoState, VideoEvent> = {
     fromRow: (row) => videoRowToState(row as unknown as VideoRow),
   },
   outcomeTypes: TERMINAL_EVENT_TYPES,
+  // migrations 0001 (one terminal event per task) and 0007 (one VideoSplit / StitchRequested per task).
+  outcomeConstraints: ['events_one_outcome_per_task', 'events_one_stage_per_task'],
 };
 
 /**
