@@ -37,12 +37,18 @@ export interface SplitDeps {
 
 /**
  * The plan of the transcode task's video, or null to transcode it whole: splitting is off, the video is
- * not longer than SPLIT_MIN_SECONDS, not splittable (isSplittable), or one range would cover it.
+ * not longer than SPLIT_MIN_SECONDS, not splittable (isSplittable), refused by the probe, or one range
+ * would cover it.
  */
 export async function planSplit(split: SplitDeps | undefined, state: VideoState, signal?: AbortSignal): Promise<SplitPlan | null> {
   if (split === undefined || split.minSeconds <= 0) return null;
-  const media = await split.processor.probe({ videoId: state.id, sourceKey: state.storageKey, ...(signal ? { signal } : {}) });
-  if (!(media.durationSeconds > split.minSeconds) || !isSplittable(media)) return null;
+  const media = await split.processor.probe({ videoId: state.id, sourceKey: state.storageKey, ...(signal ? { signal } : {}) }).catch((error: unknown) => {
+    // A source the probe refuses is transcoded whole: the processor's own probe refuses it with the same
+    // code, so every refusal of an upload comes from one place (and a test processor composed in sees it).
+    if (error instanceof FramelogError && !error.retryable) return null;
+    throw error;
+  });
+  if (media === null || !(media.durationSeconds > split.minSeconds) || !isSplittable(media)) return null;
   const ranges = planRanges(media.durationSeconds, split.segmentSeconds);
   if (ranges.length < 2) return null;
   return {
