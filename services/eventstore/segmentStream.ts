@@ -1,4 +1,6 @@
 import { SEGMENT_OUTCOME_TYPES, evolveSegment, parseSegmentEvent, type SegmentEvent, type SegmentState } from '../domain/segment.js';
+import type { Selectable } from 'kysely';
+import type { SegmentsTable } from './schema.js';
 import type { StreamType } from './streamTypes.js';
 
 /** The `segments` row of a state (migrations/0007_segments.ts), as jsonb_populate_record takes it. Deterministic. */
@@ -19,20 +21,12 @@ function segmentStateToRecord(s: SegmentState): Record<string, unknown> {
   };
 }
 
-interface SegmentRow {
-  id: string;
-  video_id: string;
-  video_task_id: string;
-  range_index: number;
-  start_seconds: number;
-  end_seconds: number;
+/** A `segments` row: the table's columns (schema.ts), with its status and jsonb columns read as the domain's types. */
+type SegmentRow = Omit<Selectable<SegmentsTable>, 'status' | 'last_error' | 'result'> & {
   status: SegmentState['status'];
-  attempts: number;
-  unfinished_starts: number;
   last_error: SegmentState['lastError'];
   result: SegmentState['result'];
-  version: number;
-}
+};
 
 function segmentRowToState(row: SegmentRow): SegmentState {
   return {
