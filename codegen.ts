@@ -10,7 +10,7 @@ const config: CodegenConfig = {
         useTypeImports: true,
         contextType: '../../services/api/context.js#ApiContext',
         mappers: {
-          Video: '../../services/domain/video.js#VideoState as VideoModel',
+          Video: '../../services/api/videoModel.js#VideoModel',
           VideoEvent: '../../services/domain/events.js#RecordedEvent as RecordedEventModel',
           Rendition: '../../services/domain/events.js#Rendition as RenditionModel',
           MediaInfo: '../../services/domain/events.js#MediaInfo as MediaInfoModel',

@@ -57,7 +57,8 @@ export const resolvers: Resolvers = {
         throw new FramelogError(ErrorCode.BAD_USER_INPUT, 'asOf takes exactly one of position or time.');
       }
       const bound = asOf.position != null ? { toPosition: parsePosition(asOf.position, 'asOf.position') } : { toTime: asOf.time! };
-      return fold(await readStream(deps.db, videoId, bound));
+      const state = fold(await readStream(deps.db, videoId, bound));
+      return state === null ? null : { ...state, asOf: bound };
     },
 
     async videos(_parent, { status, first, after }, { deps }) {
@@ -151,12 +152,9 @@ export const resolvers: Resolvers = {
     // Reported through NOTIFY (by workers while transcoding, by the tus server while bytes arrive) and kept
     // in memory by each API process: never an event.
     progress: (video, _args, { deps }) => (hasProgress(video.status) ? deps.videoUpdates.progressOf(video.id) : null),
-    // A split video's segments, in their own streams, are part of its history: all of them for the video
-    // as it is now, those up to its state's position for a state of the past (asOf).
-    async history(video, _args, { deps }) {
-      const current = await loadVideo(deps.db, video.id);
-      return readVideoHistory(deps.db, video.id, video.lastPosition, current?.lastPosition === video.lastPosition ? null : video.lastPosition);
-    },
+    // A split video's segments, in their own streams, are part of its history, up to the same point of
+    // the log as the state (asOf), not to the video's own last event.
+    history: (video, _args, { deps }) => readVideoHistory(deps.db, video.id, video.asOf),
   },
 
   Rendition: {

@@ -1,8 +1,8 @@
-import { sql } from 'kysely';
+import { sql, type SelectQueryBuilder } from 'kysely';
 import type { EventMetadata, RecordedEvent } from '../domain/events.js';
 import type { Recorded, StoredEvent } from './streamTypes.js';
 import type { Db } from './db.js';
-import type { EventRow } from './schema.js';
+import type { Database, EventRow } from './schema.js';
 
 /** An event row of a video stream as the domain reads it. */
 export function toRecordedEvent(row: EventRow): RecordedEvent {
@@ -33,27 +33,37 @@ export interface StreamBound {
 
 /** The events of one stream in version order, optionally only up to a position or time (`asOf`). */
 export async function readStream(db: Db, streamId: string, bound: StreamBound = {}): Promise<RecordedEvent[]> {
-  let query = db.selectFrom('events').selectAll().where('stream_id', '=', streamId);
-  if (bound.toPosition !== undefined) query = query.where('position', '<=', bound.toPosition.toString());
-  // recorded_at has microseconds but the API shows milliseconds: compare at the API's precision, so
-  // asOf the recordedAt of an event includes that event.
-  if (bound.toTime !== undefined) query = query.where(sql<Date>`date_trunc('milliseconds', recorded_at)`, '<=', bound.toTime);
-  const rows = await query.orderBy('version').execute();
+  const rows = await boundedBy(db.selectFrom('events').selectAll().where('stream_id', '=', streamId), bound)
+    .orderBy('version')
+    .execute();
   return rows.map(toRecordedEvent);
 }
 
+/** A query of `events` limited to a bound. */
+function boundedBy<Q extends SelectQueryBuilder<Database, 'events', EventRow>>(query: Q, bound: StreamBound): Q {
+  let bounded = query;
+  if (bound.toPosition !== undefined) bounded = bounded.where('position', '<=', bound.toPosition.toString()) as Q;
+  // recorded_at has microseconds but the API shows milliseconds: compare at the API's precision, so
+  // asOf the recordedAt of an event includes that event.
+  if (bound.toTime !== undefined) bounded = bounded.where(sql<Date>`date_trunc('milliseconds', recorded_at)`, '<=', bound.toTime) as Q;
+  return bounded;
+}
+
 /**
- * A video's history (GraphQL `Video.history`): its stream's events up to `toPosition`, and, in position
- * order among them, the events of its segments' streams (split and stitch, DESIGN §11; found through the
- * `segments` projection) up to `segmentsTo` (null: all of them, for the video as it is now). Segment
- * events come as stored (validated when appended), typed as the video's for the API's one event type.
+ * A video's history (GraphQL `Video.history`): its stream's events and, among them in position order, the
+ * events of its segments' streams (split and stitch, DESIGN §11; found through the `segments` projection),
+ * all of them up to the same `bound` (none: the whole log, for the video as it is now). Segment events come
+ * as stored (validated when appended), typed as the video's for the API's one event type.
  */
-export async function readVideoHistory(db: Db, videoId: string, toPosition: bigint, segmentsTo: bigint | null): Promise<RecordedEvent[]> {
-  const segmentBound = segmentsTo === null ? sql`true` : sql`e.position <= ${segmentsTo.toString()}::bigint`;
-  const { rows } = await sql<EventRow>`
-    select e.* from events e where e.stream_id = ${videoId}::uuid and e.position <= ${toPosition.toString()}::bigint
-    union all
-    select e.* from events e where e.stream_id in (select s.id from segments s where s.video_id = ${videoId}::uuid) and ${segmentBound}
-    order by position`.execute(db);
+export async function readVideoHistory(db: Db, videoId: string, bound: StreamBound = {}): Promise<RecordedEvent[]> {
+  const rows = await boundedBy(
+    db
+      .selectFrom('events')
+      .selectAll()
+      .where((eb) => eb.or([eb('stream_id', '=', videoId), eb('stream_id', 'in', eb.selectFrom('segments').select('id').where('video_id', '=', videoId))])),
+    bound,
+  )
+    .orderBy('position')
+    .execute();
   return rows.map(toRecordedEvent);
 }

@@ -16,8 +16,12 @@ import { Stack } from '../helpers/stack.js';
 
 const QUERY = `query Split($id: ID!) {
   video(id: $id) { status progress lastError { code message } streaming { hlsUrl } media { durationSeconds }
-    history { position type streamId data metadata } }
+    history { position type streamId data metadata recordedAt } }
   audit(streamId: $id) { ok }
+}`;
+
+const AS_OF = `query SplitAsOf($id: ID!, $asOf: AsOf!) {
+  video(id: $id, asOf: $asOf) { status history { position } }
 }`;
 
 interface Event {
@@ -26,6 +30,7 @@ interface Event {
   streamId: string;
   data: Record<string, unknown>;
   metadata: Record<string, unknown>;
+  recordedAt: string;
 }
 interface Result {
   video: { status: string; progress: number | null; lastError: { code: string } | null; streaming: { hlsUrl: string } | null; media: { durationSeconds: number } | null; history: Event[] };
@@ -52,6 +57,24 @@ const query = async (id: string): Promise<Result> => {
   expect(response.errors).toBeUndefined();
   return response.data!;
 };
+
+/**
+ * The video as it was when its first segment was encoded: its state is folded from its own events before
+ * that point, and its history holds every event of the video and its segments up to that point, not only
+ * those up to the video's own last event (VideoSplit).
+ */
+async function expectHistoryAsOf(id: string, history: readonly Event[], at: Event): Promise<void> {
+  const asOf = async (bound: { position: string } | { time: string }) => {
+    const response = await gql<{ video: { status: string; history: { position: string }[] } }>(stack.apiUrl, AS_OF, { id, asOf: bound });
+    expect(response.errors).toBeUndefined();
+    return response.data!.video;
+  };
+  const byPosition = await asOf({ position: at.position });
+  expect(byPosition.status).toBe('PROCESSING');
+  expect(byPosition.history.map((e) => e.position)).toEqual(history.filter((e) => BigInt(e.position) <= BigInt(at.position)).map((e) => e.position));
+  const byTime = await asOf({ time: at.recordedAt });
+  expect(byTime.history.map((e) => e.position)).toEqual(history.filter((e) => Date.parse(e.recordedAt) <= Date.parse(at.recordedAt)).map((e) => e.position));
+}
 
 describe('a long video split across two workers', () => {
   it('goes upload → PROCESSING through its segments → PROCESSED, with one stitch, progress never going back, and plays across every join', async () => {
@@ -85,6 +108,7 @@ describe('a long video split across two workers', () => {
     expect(encoded.map((e) => e.streamId).sort()).toEqual(ranges.map((r) => r.segmentId).sort());
     expect(done.media!.durationSeconds).toBeCloseTo(13, 0);
     expect((await query(id)).audit.ok).toBe(true);
+    await expectHistoryAsOf(id, done.history, encoded[0]!);
 
     const report = await player.playHls(new URL(done.streaming!.hlsUrl, stack.apiUrl).toString(), 9.5);
     expect(report.errors).toEqual([]);

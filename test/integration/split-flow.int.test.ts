@@ -122,7 +122,7 @@ describe('split and stitch: exactly one stitch', () => {
     expect(await loadVideo(database.db, videoId)).toMatchObject({ status: 'PROCESSED' });
 
     // History holds the segments' events beside the video's; audit and rebuild cover both stream types.
-    const history = await readVideoHistory(database.db, videoId, (await loadVideo(database.db, videoId))!.lastPosition, null);
+    const history = await readVideoHistory(database.db, videoId);
     expect(history.filter((e) => e.type === ('SegmentEncoded' as string))).toHaveLength(3);
     expect(history.map((e) => e.position)).toEqual([...history.map((e) => e.position)].sort((a, b) => (a < b ? -1 : 1)));
     expect(await auditLog(database.db)).toMatchObject({ ok: true, mismatches: [] });
