@@ -8,10 +8,11 @@ import type { Database, OutboxRow } from './schema.js';
 const MAX_ERROR_LENGTH = 2_000;
 
 /**
- * Whether any row is due, without a transaction or locks: one cheap statement. Every append that
- * inserts no outbox row still fires the statement-level outbox trigger (migrations/0001, 0006), so most
- * of the relay's wake-ups find nothing; this spares them the claim's BEGIN, SELECT … FOR UPDATE and
- * COMMIT. A row committed after this check notifies after its commit, which wakes the relay again.
+ * Whether any row is due, without a transaction or locks: one cheap statement. The outbox trigger
+ * notifies only for inserted rows (migration 0008), but the sweep, and a notification whose rows the
+ * batch in flight already took, wake the relay for nothing; this spares those the claim's BEGIN,
+ * SELECT … FOR UPDATE and COMMIT. A row committed after this check notifies after its commit, which
+ * wakes the relay again.
  */
 export async function hasDueOutboxRows(db: Db): Promise<boolean> {
   const { rows } = await sql<{ due: boolean }>`select exists (select from outbox where available_at <= clock_timestamp()) as due`.execute(db);
