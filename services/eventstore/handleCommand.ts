@@ -4,7 +4,7 @@ import { ConcurrencyError, DuplicateOutcomeError, ErrorCode, FramelogError } fro
 import type { EventMetadata } from '../domain/events.js';
 import { appendEvents, type AppendResult, type NewEvent, type OutboxMessage } from './append.js';
 import type { Db } from './db.js';
-import { readStream } from './readStream.js';
+import { foldStreamOf } from './readStream.js';
 import type { StoredEvent, StreamType } from './streamTypes.js';
 
 /** A pure decision over one stream type's state: the events to append and whatever else the caller needs. */
@@ -69,7 +69,5 @@ export async function loadState<S, E extends StoredEvent>(db: Db, type: StreamTy
     const { rows } = await sql<Record<string, unknown>>`select * from ${sql.table(projection.table)} where id = ${streamId}::uuid`.execute(db);
     return rows[0] === undefined ? null : projection.fromRow(rows[0]);
   }
-  let state: S | null = null;
-  for (const event of await readStream(db, streamId)) state = type.evolve(state, { ...event, ...type.parse(event.type, event.data) });
-  return state;
+  return foldStreamOf(db, type, streamId);
 }

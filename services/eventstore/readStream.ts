@@ -1,6 +1,6 @@
 import { sql, type SelectQueryBuilder } from 'kysely';
 import type { EventMetadata, RecordedEvent } from '../domain/events.js';
-import type { Recorded, StoredEvent } from './streamTypes.js';
+import type { Recorded, StoredEvent, StreamType } from './streamTypes.js';
 import type { Db } from './db.js';
 import type { Database, EventRow } from './schema.js';
 
@@ -24,6 +24,16 @@ export function toStoredEvent(row: EventRow): Recorded<StoredEvent> {
   };
 }
 
+/** The state of a stream's event rows in version order (null for none): each parsed and folded by its type. */
+export function foldStream<S, E extends StoredEvent>(type: StreamType<S, E>, rows: readonly EventRow[]): S | null {
+  let state: S | null = null;
+  for (const row of rows) {
+    const event = toStoredEvent(row);
+    state = type.evolve(state, { ...event, ...type.parse(event.type, event.data) });
+  }
+  return state;
+}
+
 export interface StreamBound {
   /** Last global position to include. */
   toPosition?: bigint;
@@ -33,10 +43,19 @@ export interface StreamBound {
 
 /** The events of one stream in version order, optionally only up to a position or time (`asOf`). */
 export async function readStream(db: Db, streamId: string, bound: StreamBound = {}): Promise<RecordedEvent[]> {
-  const rows = await boundedBy(db.selectFrom('events').selectAll().where('stream_id', '=', streamId), bound)
+  return (await readStreamRows(db, streamId, bound)).map(toRecordedEvent);
+}
+
+/** readStream's rows as stored. */
+function readStreamRows(db: Db, streamId: string, bound: StreamBound): Promise<EventRow[]> {
+  return boundedBy(db.selectFrom('events').selectAll().where('stream_id', '=', streamId), bound)
     .orderBy('version')
     .execute();
-  return rows.map(toRecordedEvent);
+}
+
+/** A stream's state from its events (the fold; loadState reads a projection row instead when it can). */
+export async function foldStreamOf<S, E extends StoredEvent>(db: Db, type: StreamType<S, E>, streamId: string): Promise<S | null> {
+  return foldStream(type, await readStreamRows(db, streamId, {}));
 }
 
 /** A query of `events` limited to a bound. */

@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { foldStream } from './readStream.js';
+import type { EventRow } from './schema.js';
 import type { StoredEvent, StreamType } from './streamTypes.js';
 
 /**
@@ -31,16 +33,16 @@ export interface TaskLeases {
   tryAcquire(taskId: string): Promise<TaskLease | null>;
   /**
    * tryAcquire, and the state of the stream the task works on, read after the lock was taken in the
-   * same round trip (the worker's decision read). `state` is undefined when the type keeps no
-   * projection row to read it from: the caller loads it (handleCommand does when given none).
+   * same round trip (the worker's decision read): from its projection row when the type reads one,
+   * else folded from its events. A state that cannot be folded (an event the type refuses) rejects.
    */
   tryAcquireAndLoad<S, E extends StoredEvent>(taskId: string, type: StreamType<S, E>, streamId: string): Promise<LoadedLease<S> | null>;
 }
 
 export interface LoadedLease<S> {
   lease: TaskLease;
-  /** null: no such stream; undefined: not read (the type keeps no projection row). */
-  state: S | null | undefined;
+  /** null: no such stream. */
+  state: S | null;
 }
 
 /** Why a lease's `lost` signal aborted: its connection failed (`cause`), so the lock is gone. */
@@ -55,27 +57,34 @@ export class LeaseLostError extends Error {
 const lockKeySql = (taskIdSql: string) => `hashtextextended('framelog.task:' || ${taskIdSql}, 0)`;
 const LOCK_KEY_SQL = lockKeySql('$1');
 
+/** What the lease reads after its lock, in the same round trip: a projection row, or a stream's events to fold. */
+type LeaseRead = { table: string; id: string } | { stream: string };
+
+function readSql(client: pg.PoolClient, read: LeaseRead): string {
+  if ('stream' in read) return `select * from events where stream_id = ${client.escapeLiteral(read.stream)}::uuid order by version`;
+  return `select * from ${client.escapeIdentifier(read.table)} where id = ${client.escapeLiteral(read.id)}::uuid`;
+}
+
 /**
- * The lock and, when `read` names a projection row, that row, in one round trip: two statements in
- * one simple-protocol query (no parameters there, hence the quoted literals; the ids are uuids the
- * message schema checked, and quoting makes any text safe). Under READ COMMITTED each statement takes
- * its own snapshot, so the row is read after the lock was granted, as a separate query would read it:
- * it shows every outcome the lease's previous holder committed.
+ * The lock and, when asked, what `read` names, in one round trip: two statements in one
+ * simple-protocol query (no parameters there, hence the quoted literals; the ids are uuids the message
+ * schema checked, and quoting makes any text safe). Under READ COMMITTED each statement takes its own
+ * snapshot, so the rows are read after the lock was granted, as a separate query would read them: they
+ * show every outcome the lease's previous holder committed.
  */
-async function lockAndRead(client: pg.PoolClient, taskId: string, read?: { table: string; id: string }): Promise<{ locked: boolean; row?: Record<string, unknown> | null }> {
+async function lockAndRead(client: pg.PoolClient, taskId: string, read?: LeaseRead): Promise<{ locked: boolean; rows?: Record<string, unknown>[] }> {
   if (read === undefined) {
     const { rows } = await client.query<{ locked: boolean }>(`select pg_try_advisory_lock(${LOCK_KEY_SQL}) as locked`, [taskId]);
     return { locked: rows[0]?.locked === true };
   }
   const lock = `select pg_try_advisory_lock(${lockKeySql(client.escapeLiteral(taskId))}) as locked`;
-  const select = `select * from ${client.escapeIdentifier(read.table)} where id = ${client.escapeLiteral(read.id)}::uuid`;
   // pg answers a query of several statements with one result per statement.
-  const [locked, row] = (await client.query(`${lock}; ${select}`)) as unknown as [pg.QueryResult<{ locked: boolean }>, pg.QueryResult<Record<string, unknown>>];
-  return { locked: locked.rows[0]?.locked === true, row: row.rows[0] ?? null };
+  const [locked, rows] = (await client.query(`${lock}; ${readSql(client, read)}`)) as unknown as [pg.QueryResult<{ locked: boolean }>, pg.QueryResult<Record<string, unknown>>];
+  return { locked: locked.rows[0]?.locked === true, rows: rows.rows };
 }
 
 export function createTaskLeases(pool: pg.Pool): TaskLeases {
-  async function acquire(taskId: string, read?: { table: string; id: string }): Promise<{ lease: TaskLease; row?: Record<string, unknown> | null } | null> {
+  async function acquire(taskId: string, read?: LeaseRead): Promise<{ lease: TaskLease; rows?: Record<string, unknown>[] } | null> {
     const client = await pool.connect();
     const lost = new AbortController();
     const onLost = (error?: Error): void => lost.abort(new LeaseLostError(taskId, error));
@@ -100,19 +109,23 @@ export function createTaskLeases(pool: pg.Pool): TaskLeases {
       client.release();
       return null;
     }
-    return { lease: { lost: lost.signal, release: () => releaseLease(client, taskId, lost.signal, detach) }, row: result.row };
+    return { lease: { lost: lost.signal, release: () => releaseLease(client, taskId, lost.signal, detach) }, ...(result.rows ? { rows: result.rows } : {}) };
   }
   return {
     tryAcquire: async (taskId) => (await acquire(taskId))?.lease ?? null,
     async tryAcquireAndLoad(taskId, type, streamId) {
-      const projection = type.projection;
-      if (projection?.fromRow === undefined) {
-        const lease = await acquire(taskId);
-        return lease === null ? null : { lease: lease.lease, state: undefined };
-      }
-      const acquired = await acquire(taskId, { table: projection.table, id: streamId });
+      const projection = type.projection?.fromRow === undefined ? null : type.projection;
+      const acquired = await acquire(taskId, projection ? { table: projection.table, id: streamId } : { stream: streamId });
       if (acquired === null) return null;
-      return { lease: acquired.lease, state: acquired.row ? projection.fromRow(acquired.row) : null };
+      const rows = acquired.rows ?? [];
+      try {
+        if (projection?.fromRow) return { lease: acquired.lease, state: rows[0] ? projection.fromRow(rows[0]) : null };
+        return { lease: acquired.lease, state: foldStream(type, rows as unknown as EventRow[]) };
+      } catch (error) {
+        // The caller gets no lease to release.
+        await acquired.lease.release();
+        throw error;
+      }
     },
   };
 }

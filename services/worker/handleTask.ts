@@ -112,16 +112,22 @@ const LEASE_POLL_MS = 100;
 
 /**
  * The task's lease, or null while another session holds it (after up to REDELIVERED_LEASE_WAIT_MS when
- * `wait`). A stream type read from its projection row comes with its state, read after the lock in the
- * same round trip; videoFlowStream folds the stream instead, so its state is left to handleCommand.
+ * `wait`). The video's state comes with it, folded from its stream (videoFlowStream: the split plan is
+ * not in the projection row) as read after the lock in the same round trip.
  */
 async function acquireLease(leases: TaskLeases, task: TaskMessage, wait: boolean, signal?: AbortSignal): Promise<LoadedLease<VideoState> | null> {
   const deadline = Date.now() + (wait ? REDELIVERED_LEASE_WAIT_MS : 0);
   for (;;) {
-    const lease = await leases.tryAcquireAndLoad(task.taskId, videoFlowStream, task.videoId);
+    const lease = task.kind === 'segment' ? await segmentLease(leases, task.taskId) : await leases.tryAcquireAndLoad(task.taskId, videoFlowStream, task.videoId);
     if (lease !== null || Date.now() >= deadline || signal?.aborted) return lease;
     await delay(LEASE_POLL_MS);
   }
+}
+
+/** A segment task reads its own stream (splitTasks.ts), not the video's: the lock alone. */
+async function segmentLease(leases: TaskLeases, taskId: string): Promise<LoadedLease<VideoState> | null> {
+  const lease = await leases.tryAcquire(taskId);
+  return lease === null ? null : { lease, state: null };
 }
 
 /** The task a delivery carries, or why it is malformed (`INVALID_MESSAGE: …`): its body, then its headers. */
@@ -146,8 +152,8 @@ export interface TaskRun {
   lease: TaskLease;
 }
 
-/** `state`: the video as read with the lease (undefined: not read, loaded here). */
-async function runTask(r: TaskRun, state: VideoState | null | undefined, signal: AbortSignal): Promise<TaskOutcome> {
+/** `state`: the video as read with the lease (null: no such video). */
+async function runTask(r: TaskRun, state: VideoState | null, signal: AbortSignal): Promise<TaskOutcome> {
   const { deps, task, delivery, log } = r;
   // Framelog's message ids are outbox event ids; a message from elsewhere may carry any id (or none),
   // which must not make the append's metadata invalid.
