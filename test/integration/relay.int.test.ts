@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { outboxLag } from '../../services/eventstore/outbox.js';
 import { createDb, createPool } from '../../services/eventstore/db.js';
@@ -107,6 +108,25 @@ describe('outbox relay', () => {
     await waitFor(async () => (await queueDepth(namespace, Names.workQueue)) === 3, { timeoutMs: 10_000, message: 'the notified relay to publish' });
     await waitFor(async () => (await outboxLag(t.db)).count === 0, { timeoutMs: 10_000, message: 'the rows to be deleted' });
     expect((await queuedIds()).sort()).toEqual([...ids].sort());
+  });
+
+  it('is notified once per transaction that inserted outbox rows, and not for an insert of none (migration 0008)', async () => {
+    const listener = new pg.Client({ connectionString: t.url });
+    await listener.connect();
+    try {
+      const payloads: string[] = [];
+      listener.on('notification', (notice) => payloads.push(notice.payload ?? ''));
+      await listener.query('listen framelog_outbox');
+      // framelog_append's outbox INSERT runs on every append, with no row for most of them.
+      await sql`insert into outbox (id, stream_id, event_position, routing_key, payload) select id, id, 1, 'k', '{}' from (select gen_random_uuid() as id) r where false`.execute(t.db);
+      await insertRows(2);
+      // Commit order is delivery order: once this arrives, every notification before it has.
+      await sql`select pg_notify('framelog_outbox', 'end')`.execute(t.db);
+      await waitFor(() => payloads.includes('end'), { message: 'the end marker' });
+      expect(payloads).toEqual(['', 'end']);
+    } finally {
+      await listener.end();
+    }
   });
 
   it('lets two relays run at once without publishing any row twice', async () => {
