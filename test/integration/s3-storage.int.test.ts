@@ -7,8 +7,10 @@ import { text } from 'node:stream/consumers';
 import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../services/domain/errors.js';
-import { PART_SIZE } from '../../services/media/storage/s3Upload.js';
-import type { S3Objects } from '../../services/media/storage/s3.js';
+import { createS3Client } from '../../services/media/storage/s3Client.js';
+import { PART_SIZE, QUEUE_SIZE } from '../../services/media/storage/s3Upload.js';
+import { S3Objects } from '../../services/media/storage/s3.js';
+import { Scratch } from '../../services/media/storage/scratch.js';
 import { failure } from '../helpers/failure.js';
 import { TestBucket } from '../helpers/s3.js';
 
@@ -67,6 +69,37 @@ describe('S3 storage: writeStream', () => {
     expect((await readFile(local!.path)).equals(bytes)).toBe(true);
     await local!.release();
     await expect(stat(path.dirname(local!.path))).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('reads the source at most QUEUE_SIZE + 1 parts ahead of the parts stored: the request waits while parts are in flight', async () => {
+    // The bytes of finished UploadParts, counted by a client of the test's own.
+    const client = createS3Client(bucket.settings);
+    let stored = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'UploadPartCommand') stored += (args.input as { Body?: Uint8Array }).Body?.byteLength ?? 0;
+        return result;
+      },
+      { step: 'initialize' },
+    );
+    const counted = new S3Objects(client, { bucket: bucket.settings.bucket, prefix: '' }, new Scratch(scratchDir));
+    const size = PART_SIZE * 12 + 4321;
+    const { stream, bytes } = source(size);
+    const writing = counted.writeStream(newKey(), stream, { maxBytes: size });
+    // Bytes the upload took from the source beyond those stored, at each chunk it took.
+    let taken = 0;
+    let readAhead = 0;
+    stream.on('data', (chunk: Buffer) => {
+      taken += chunk.length;
+      readAhead = Math.max(readAhead, taken - stored);
+    });
+    const written = await writing;
+    client.destroy();
+    expect(written.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(stored).toBe(size);
+    // One 1 MiB chunk of the source beyond the parts: a full part is given out once a next byte exists.
+    expect(readAhead).toBeLessThanOrEqual((QUEUE_SIZE + 1) * PART_SIZE + 2 * 1024 * 1024);
   });
 
   it('a source that fails after several parts were uploaded: UPLOAD_FAILED, no object, no multipart upload left', async () => {
