@@ -32,6 +32,11 @@ export interface ProcessInput {
   signal?: AbortSignal;
   /** 0-100, increasing; transcoding maps to 0-95, the poster finishes it. */
   onProgress?: (percent: number) => void;
+  /**
+   * The source's probe when the caller already made one with the same limits (the transcode task's split
+   * decision, planSplit): the source is then not probed again (a packet scan reads the whole file).
+   */
+  media?: ProbedMedia;
 }
 
 export interface ProcessResult {
@@ -80,13 +85,13 @@ export function createMediaProcessor(options: MediaProcessorOptions): MediaProce
   const configuredMs = configuredTimeoutMs(options);
 
   return {
-    async process({ videoId, sourceKey, signal, onProgress }) {
+    async process({ videoId, sourceKey, signal, onProgress, media: probed }) {
       const startedAt = Date.now();
       return withSource(storage, { videoId, sourceKey }, async (sourcePath) => {
         // Opened before probing, so a failed probe leaves nothing behind either (abort below).
         const outputs = await storage.openOutputSet(outputSetKey(videoId));
         try {
-          const media = await probeSource(sourcePath, limits, configuredMs, signal);
+          const media = probed ?? (await probeSource(sourcePath, limits, configuredMs, signal));
           const deadline = startedAt + jobBudgetMs(configuredMs, media.durationSeconds, options.budget);
           const produced = await produceOutputs(outputs, sourcePath, media, { deadline, threads, signal, onProgress });
           await outputs.commit();

@@ -188,12 +188,13 @@ type KindWork = (deps: WorkerDeps, state: VideoState, signal?: AbortSignal) => P
 
 const kindWork: Record<Exclude<TaskKind, 'segment'>, KindWork> = {
   transcode: async (deps, state, signal) => {
-    const plan = await planSplit(deps.split, state, signal);
+    const { plan, media } = await planSplit(deps.split, state, signal);
     if (plan !== null) return { plan };
     const { reportProgress } = deps;
     const result = await deps.processor.process({
       videoId: state.id,
       sourceKey: state.storageKey,
+      ...(media ? { media } : {}),
       ...(signal ? { signal } : {}),
       ...(reportProgress ? { onProgress: (percent: number) => reportProgress(state.id, percent) } : {}),
     });

@@ -17,6 +17,7 @@ import type { OutboxMessage } from '../eventstore/append.js';
 import type { TaskOutcome } from '../messaging/subscriber.js';
 import { taskOutboxMessage } from '../messaging/taskMessage.js';
 import { isSplittable, planRanges } from '../media/rangePlan.js';
+import type { ProbedMedia } from '../media/probe.js';
 import type { SplitMediaProcessor } from '../media/splitProcessor.js';
 import { removeTemps, type ProgressPart, type TaskRun, type TempsDeps, type WorkerDeps } from './handleTask.js';
 
@@ -35,26 +36,35 @@ export interface SplitDeps {
   segmentSeconds: number;
 }
 
+/** The transcode task's split decision: the plan (null: transcode whole) and the probe it was made on (null when none or refused). */
+export interface SplitDecision {
+  plan: SplitPlan | null;
+  media: ProbedMedia | null;
+}
+
 /**
- * The plan of the transcode task's video, or null to transcode it whole: splitting is off, the video is
- * not longer than SPLIT_MIN_SECONDS, not splittable (isSplittable), refused by the probe, or one range
- * would cover it.
+ * Whether to split the transcode task's video: plan null to transcode it whole when splitting is off, the
+ * video is not longer than SPLIT_MIN_SECONDS, not splittable (isSplittable), refused by the probe, or one
+ * range would cover it. The probe goes with it, so that a video transcoded whole is not probed twice.
  */
-export async function planSplit(split: SplitDeps | undefined, state: VideoState, signal?: AbortSignal): Promise<SplitPlan | null> {
-  if (split === undefined || split.minSeconds <= 0) return null;
+export async function planSplit(split: SplitDeps | undefined, state: VideoState, signal?: AbortSignal): Promise<SplitDecision> {
+  if (split === undefined || split.minSeconds <= 0) return { plan: null, media: null };
   const media = await split.processor.probe({ videoId: state.id, sourceKey: state.storageKey, ...(signal ? { signal } : {}) }).catch((error: unknown) => {
     // A source the probe refuses is transcoded whole: the processor's own probe refuses it with the same
     // code, so every refusal of an upload comes from one place (and a test processor composed in sees it).
     if (error instanceof FramelogError && !error.retryable) return null;
     throw error;
   });
-  if (media === null || !(media.durationSeconds > split.minSeconds) || !isSplittable(media)) return null;
+  if (media === null || !(media.durationSeconds > split.minSeconds) || !isSplittable(media)) return { plan: null, media };
   const ranges = planRanges(media.durationSeconds, split.segmentSeconds);
-  if (ranges.length < 2) return null;
+  if (ranges.length < 2) return { plan: null, media };
   return {
-    durationSeconds: media.durationSeconds,
-    segmentSeconds: split.segmentSeconds,
-    ranges: ranges.map(({ index, startSeconds, endSeconds }) => ({ index, startSeconds, endSeconds, segmentId: randomUUID() })),
+    plan: {
+      durationSeconds: media.durationSeconds,
+      segmentSeconds: split.segmentSeconds,
+      ranges: ranges.map(({ index, startSeconds, endSeconds }) => ({ index, startSeconds, endSeconds, segmentId: randomUUID() })),
+    },
+    media,
   };
 }
 

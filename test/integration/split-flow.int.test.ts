@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { chmod, copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendEvents, appendToStream } from '../../services/eventstore/append.js';
 import { segmentStream } from '../../services/eventstore/segmentStream.js';
@@ -9,12 +11,15 @@ import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
 import { createTaskLeases } from '../../services/eventstore/taskLease.js';
 import { loadVideo } from '../../services/eventstore/videos.js';
 import { createLogger } from '../../services/logger.js';
+import { sourceKey } from '../../services/media/keys.js';
 import type { ProbedMedia } from '../../services/media/probe.js';
-import type { SplitMediaProcessor } from '../../services/media/splitProcessor.js';
+import { createSplitMediaProcessor, type SplitMediaProcessor } from '../../services/media/splitProcessor.js';
 import { handleTask, type WorkerDeps } from '../../services/worker/handleTask.js';
 import { createNoopProcessor } from '../../services/worker/noopProcessor.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { metadata, uploaded } from '../helpers/events.js';
+import { makeClip } from '../helpers/media.js';
+import { TEST_LIMITS, useScratchMedia } from '../helpers/scratchMedia.js';
 import { waitFor } from '../helpers/processes.js';
 
 // Split and stitch's flow (DESIGN §11) against the real database, with a media side that makes no media
@@ -195,5 +200,50 @@ describe('split and stitch: exactly one stitch', () => {
     expect(segment.version).toBe(2);
     await expect(insert(videoId, 'video', 'StitchRequested', stitch.data)).rejects.toThrow(/events_one_stage_per_task/);
     await expect(insert(segments[0]!.id, 'segment', 'SegmentEncoded', segment.data)).rejects.toThrow(/events_one_segment_outcome/);
+  });
+});
+
+describe('a video the split decision leaves whole', () => {
+  const scratch = useScratchMedia('framelog-split-flow-');
+
+  /** An ffprobe (FFPROBE_PATH, read by the launcher at each run) that logs each run's arguments, one run a line. */
+  async function countingFfprobe(): Promise<{ runs(file: string): Promise<string[]>; restore(): void }> {
+    const log = path.join(scratch.dir, 'ffprobe-runs.log');
+    const wrapper = path.join(scratch.dir, 'ffprobe-counting.sh');
+    await writeFile(wrapper, `#!/bin/sh\necho "$*" >> '${log}'\nexec ffprobe "$@"\n`);
+    await chmod(wrapper, 0o755);
+    const previous = process.env.FFPROBE_PATH;
+    process.env.FFPROBE_PATH = wrapper;
+    return {
+      runs: async (file) => (await readFile(log, 'utf8').catch(() => '')).split('\n').filter((line) => line.includes(file)),
+      restore: () => {
+        if (previous === undefined) delete process.env.FFPROBE_PATH;
+        else process.env.FFPROBE_PATH = previous;
+      },
+    };
+  }
+
+  it("is probed once: the transcode task hands the decision's probe (and its packet scan) to the processor", async () => {
+    // Matroska: its headers are not trusted for lengths, so the probe also scans the packets (probe.ts).
+    const clip = await makeClip(path.join(scratch.dir, 'clips'), { width: 160, height: 90, durationSeconds: 2, audio: true, format: 'mkv' });
+    const videoId = randomUUID();
+    const taskId = randomUUID();
+    const key = sourceKey(videoId);
+    await mkdir(path.dirname(scratch.storage.localPath(key)), { recursive: true });
+    await copyFile(clip, scratch.storage.localPath(key));
+    await appendToStream(database.db, { streamId: videoId, expectedVersion: 0, state: null, events: [{ event: uploaded(taskId, { storageKey: key }), metadata: metadata() }] });
+    const split = createSplitMediaProcessor({ storage: scratch.storage, limits: TEST_LIMITS, threads: 0 });
+    const ffprobe = await countingFfprobe();
+    try {
+      const realDeps = { ...deps(), processor: scratch.processor, split: { processor: split, minSeconds: 6, segmentSeconds: 4 } };
+      expect(await handleTask(realDeps, { body: { schema: 2, kind: 'transcode', videoId, taskId }, messageId: randomUUID(), correlationId: randomUUID() })).toEqual({ kind: 'ack' });
+      expect(await loadVideo(database.db, videoId)).toMatchObject({ status: 'PROCESSED' });
+      const runs = await ffprobe.runs(scratch.storage.localPath(key));
+      expect(runs.filter((args) => args.includes('-show_format'))).toHaveLength(1);
+      expect(runs.filter((args) => args.includes('packet='))).toHaveLength(1);
+      expect(runs).toHaveLength(2);
+    } finally {
+      ffprobe.restore();
+    }
   });
 });
