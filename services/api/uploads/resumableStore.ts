@@ -1,7 +1,5 @@
-import path from 'node:path';
-import { FileStore } from '@tus/file-store';
 import { ERRORS, Upload } from '@tus/utils';
-import { syncAndHashFile } from '../../media/hashFile.js';
+import type { FileUploadStore } from './fileUploadStore.js';
 import type { S3UploadStore } from './s3UploadStore.js';
 
 /**
@@ -24,10 +22,9 @@ export interface ResumableStore {
 }
 
 /** The tus data stores framelog uses: one per STORAGE backend. */
-export type UploadDataStore = FileStore | S3UploadStore;
+export type UploadDataStore = FileUploadStore | S3UploadStore;
 
 const isMissing = (error: unknown) => error === ERRORS.FILE_NOT_FOUND || error === ERRORS.FILE_NO_LONGER_EXISTS;
-const isMissingFile = (error: unknown) => error instanceof Error && 'code' in error && error.code === 'ENOENT';
 
 /** A ResumableStore over the tus server's own data store, so both see the same offsets. */
 export function resumableStoreOf(datastore: UploadDataStore): ResumableStore {
@@ -43,13 +40,7 @@ export function resumableStoreOf(datastore: UploadDataStore): ResumableStore {
         throw error;
       }
     },
-    async hash(videoId) {
-      if (!(datastore instanceof FileStore)) return datastore.hashStored(videoId);
-      return syncAndHashFile(path.resolve(datastore.directory, videoId)).catch((error: unknown) => {
-        if (isMissingFile(error)) return null;
-        throw error;
-      });
-    },
+    hash: (videoId) => datastore.hashStored(videoId),
     async remove(videoId) {
       try {
         await datastore.remove(videoId);

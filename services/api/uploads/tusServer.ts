@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type http from 'node:http';
 import path from 'node:path';
-import { FileStore } from '@tus/file-store';
 import { EVENTS, Server, type Locker, type Upload } from '@tus/server';
 import { z } from 'zod';
 import { expiredError, isExpired, notUploading } from '../../domain/decide.js';
@@ -17,6 +16,7 @@ import type { Authenticator, Principal } from '../auth/authenticate.js';
 import { can } from '../auth/roles.js';
 import { endUpload } from '../commands/endUpload.js';
 import { finishUpload, type Actor } from '../commands/finishUpload.js';
+import { FileUploadStore } from './fileUploadStore.js';
 import { resumableStoreOf, type ResumableStore, type UploadDataStore } from './resumableStore.js';
 import { S3UploadStore } from './s3UploadStore.js';
 import { mapTusError, tusRefusal } from './tusErrors.js';
@@ -50,11 +50,11 @@ const correlationHeader = z.uuid();
 
 /**
  * The tus data store of a STORAGE backend: with `local`, the tus file store under MEDIA_ROOT's
- * `resumable/` directory (keys `resumable/<id>`); with `s3`, @tus/s3-store on the bucket at the same keys
+ * `resumable/` directory (keys `resumable/<id>`, FileUploadStore); with `s3`, @tus/s3-store on the bucket at the same keys
  * (S3UploadStore).
  */
 export function dataStoreFor(storage: StorageSettings): UploadDataStore {
-  return storage.kind === 'local' ? new FileStore({ directory: path.join(path.resolve(storage.root), RESUMABLE_PREFIX) }) : new S3UploadStore(storage);
+  return storage.kind === 'local' ? new FileUploadStore({ directory: path.join(path.resolve(storage.root), RESUMABLE_PREFIX) }) : new S3UploadStore(storage);
 }
 
 /**

@@ -1,0 +1,94 @@
+import { createWriteStream } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { FileStore } from '@tus/file-store';
+import { syncAndHashFile } from '../../media/hashFile.js';
+import { WRITEBACK_BYTES } from '../../media/storage/local.js';
+import { RunningHashes } from './runningHashes.js';
+
+const isMissingFile = (error: unknown) => error instanceof Error && 'code' in error && error.code === 'ENOENT';
+
+/**
+ * The tus data store for STORAGE=local (DESIGN §12): @tus/file-store (upload `id` is the file
+ * `<directory>/<id>`, its offset record `<id>.json`), writing each PATCH as local storage writes an
+ * uploadVideo body: hashed on the way (RunningHashes), written back every WRITEBACK_BYTES while the rest
+ * still arrives, and fsynced before the request answers. So completing the upload neither reads the file
+ * back nor waits for the whole of it to reach the disk (measured on 256 MB: 0.4-0.7 s of read-back and
+ * 0.7-0.8 s of datasync after the last byte, before).
+ */
+export class FileUploadStore extends FileStore {
+  private readonly hashes = new RunningHashes();
+
+  constructor(options: { directory: string }) {
+    super(options);
+  }
+
+  /** The bytes of upload `id` from `offset` to where `source` ends; the new offset. Errors: the file's or the pipeline's (a 500 answer). */
+  override async write(source: Readable, id: string, offset: number): Promise<number> {
+    const tap = this.hashes.tap(id, offset);
+    let written = 0;
+    try {
+      const file = await open(this.filePath(id), 'r+');
+      // The stream owns the handle; `flush` fsyncs before it closes, and pipeline settles after that.
+      const sink = createWriteStream('', { fd: file, start: offset, flush: true });
+      await pipeline(source, tap.through, writtenBack(file, (bytes) => (written += bytes)), sink);
+    } catch (error) {
+      tap.failed();
+      throw error;
+    }
+    tap.stored(offset + written);
+    return offset + written;
+  }
+
+  override async remove(id: string): Promise<void> {
+    this.hashes.forget(id);
+    await super.remove(id);
+  }
+
+  /**
+   * The sha256 and size of upload `id`'s file, durable: the hash taken on the way when this process
+   * received every byte in order (the writes fsynced them), else the file fsynced and read back.
+   * Null when the file does not exist.
+   */
+  async hashStored(id: string): Promise<{ sha256: string; sizeBytes: number } | null> {
+    const file = this.filePath(id);
+    try {
+      return this.hashes.take(id, (await stat(file)).size) ?? (await syncAndHashFile(file));
+    } catch (error) {
+      if (isMissingFile(error)) return null;
+      throw error;
+    }
+  }
+
+  private filePath(id: string): string {
+    return path.resolve(this.directory, id);
+  }
+}
+
+/**
+ * A pass-through counting bytes into `count` that, every WRITEBACK_BYTES, starts writing `file` back
+ * (datasync) while the rest still arrives, as local storage does for uploadVideo, so the final fsync has
+ * little left; the last datasync is awaited before the stream ends.
+ */
+function writtenBack(file: FileHandle, count: (bytes: number) => void): Transform {
+  let sinceWriteback = 0;
+  let writeback: Promise<void> = Promise.resolve();
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      count(chunk.length);
+      sinceWriteback += chunk.length;
+      if (sinceWriteback >= WRITEBACK_BYTES) {
+        sinceWriteback = 0;
+        writeback = writeback.then(() => file.datasync());
+        // Awaited in flush; a pipeline that fails first must not leave it unhandled.
+        writeback.catch(() => undefined);
+      }
+      callback(null, chunk);
+    },
+    flush(callback) {
+      writeback.then(() => callback(), callback);
+    },
+  });
+}
