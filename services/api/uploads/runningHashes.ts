@@ -33,16 +33,19 @@ export class RunningHashes {
     const previous = this.byId.get(id);
     const running = offset === 0 ? { hash: createHash('sha256'), bytes: 0 } : previous?.bytes === offset ? previous : undefined;
     this.byId.delete(id);
+    let passed = 0;
     const through = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         running?.hash.update(chunk);
+        passed += chunk.length;
         callback(null, chunk);
       },
     });
     return {
       through,
       stored: (reached) => {
-        if (running === undefined) return;
+        // Kept only when the store took exactly the bytes that were hashed.
+        if (running === undefined || offset + passed !== reached) return;
         running.bytes = reached;
         this.byId.set(id, running);
       },
