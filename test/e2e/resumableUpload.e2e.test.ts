@@ -244,8 +244,11 @@ describe.each(['local', 's3'] as const)('on %s storage', (backend) => {
         });
         for (let i = 0; i < 8; i += 1) {
           request.write(randomBytes(MiB / 4));
+          // The last quarter completes the body, and the server may then move the bytes on at once (s3: the
+          // short part to `.part` in the bucket, its temp file removed), so only the ones before are awaited.
+          if (i === 7) break;
           await waitFor(() => holds(ticket.video.id, ((i + 1) * MiB) / 4), { intervalMs: 50 });
-          if (i < 7) await new Promise((resolve) => setTimeout(resolve, 400));
+          await new Promise((resolve) => setTimeout(resolve, 400));
         }
         request.end();
         expect(await answered).toBe(204);
