@@ -5,7 +5,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { syncAndHashFile } from '../../media/hashFile.js';
-import { WRITEBACK_BYTES } from '../../media/storage/local.js';
+import { periodicWriteback } from '../../media/storage/local.js';
 import { RunningHashes } from './runningHashes.js';
 
 const isMissingFile = (error: unknown) => error instanceof Error && 'code' in error && error.code === 'ENOENT';
@@ -68,27 +68,19 @@ export class FileUploadStore extends FileStore {
 }
 
 /**
- * A pass-through counting bytes into `count` that, every WRITEBACK_BYTES, starts writing `file` back
- * (datasync) while the rest still arrives, as local storage does for uploadVideo, so the final fsync has
- * little left; the last datasync is awaited before the stream ends.
+ * A pass-through counting bytes into `count` and writing `file` back on the way, as local storage does for
+ * uploadVideo (periodicWriteback); the last datasync is awaited before the stream ends.
  */
 function writtenBack(file: FileHandle, count: (bytes: number) => void): Transform {
-  let sinceWriteback = 0;
-  let writeback: Promise<void> = Promise.resolve();
+  const writeback = periodicWriteback(file);
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       count(chunk.length);
-      sinceWriteback += chunk.length;
-      if (sinceWriteback >= WRITEBACK_BYTES) {
-        sinceWriteback = 0;
-        writeback = writeback.then(() => file.datasync());
-        // Awaited in flush; a pipeline that fails first must not leave it unhandled.
-        writeback.catch(() => undefined);
-      }
+      writeback.wrote(chunk.length);
       callback(null, chunk);
     },
     flush(callback) {
-      writeback.then(() => callback(), callback);
+      writeback.done().then(() => callback(), callback);
     },
   });
 }

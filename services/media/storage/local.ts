@@ -178,8 +178,7 @@ export class LocalDiskStorage implements MediaStorage {
 function meterWithWriteback(file: FileHandle, maxBytes: number, onFailure: () => void): { meter: Transform; written(): WrittenObject } {
   const hash = createHash('sha256');
   let sizeBytes = 0;
-  let writtenBack = 0;
-  let writeback: Promise<void> = Promise.resolve();
+  const writeback = periodicWriteback(file);
   const meter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       sizeBytes += chunk.length;
@@ -189,16 +188,11 @@ function meterWithWriteback(file: FileHandle, maxBytes: number, onFailure: () =>
         return;
       }
       hash.update(chunk);
-      if (sizeBytes - writtenBack >= WRITEBACK_BYTES) {
-        writtenBack = sizeBytes;
-        writeback = writeback.then(() => file.datasync());
-        // Awaited in flush; a pipeline that fails first must not leave it unhandled.
-        writeback.catch(() => undefined);
-      }
+      writeback.wrote(chunk.length);
       callback(null, chunk);
     },
     flush(callback) {
-      writeback.then(
+      writeback.done().then(
         () => callback(),
         (error: unknown) => {
           onFailure();
@@ -208,6 +202,27 @@ function meterWithWriteback(file: FileHandle, maxBytes: number, onFailure: () =>
     },
   });
   return { meter, written: () => ({ sizeBytes, sha256: hash.digest('hex') }) };
+}
+
+/**
+ * Write-back of `file` while it is being written: every WRITEBACK_BYTES reported through `wrote`, the data
+ * written so far starts going to disk (datasync) while the rest still arrives, so the final fsync has little
+ * left. `done()` settles (or rejects) after the last datasync started.
+ */
+export function periodicWriteback(file: FileHandle): { wrote(bytes: number): void; done(): Promise<void> } {
+  let sinceWriteback = 0;
+  let writeback: Promise<void> = Promise.resolve();
+  return {
+    wrote(bytes) {
+      sinceWriteback += bytes;
+      if (sinceWriteback < WRITEBACK_BYTES) return;
+      sinceWriteback = 0;
+      writeback = writeback.then(() => file.datasync());
+      // Awaited through done(); a pipeline that fails first must not leave it unhandled.
+      writeback.catch(() => undefined);
+    },
+    done: () => writeback,
+  };
 }
 
 /**
