@@ -13,7 +13,7 @@ const isMissingFile = (error: unknown) => error instanceof Error && 'code' in er
 /**
  * The tus data store for STORAGE=local (DESIGN §12): @tus/file-store (upload `id` is the file
  * `<directory>/<id>`, its offset record `<id>.json`), writing each PATCH as local storage writes an
- * uploadVideo body: hashed on the way (RunningHashes), written back every WRITEBACK_BYTES while the rest
+ * uploadVideo body: hashed on the way (RunningHashes), written back every 64 MiB (periodicWriteback) while the rest
  * still arrives, and fsynced before the request answers. So completing the upload neither reads the file
  * back nor waits for the whole of it to reach the disk (measured on 256 MB: 0.4-0.7 s of read-back and
  * 0.7-0.8 s of datasync after the last byte, before).
@@ -27,19 +27,14 @@ export class FileUploadStore extends FileStore {
 
   /** The bytes of upload `id` from `offset` to where `source` ends; the new offset. Errors: the file's or the pipeline's (a 500 answer). */
   override async write(source: Readable, id: string, offset: number): Promise<number> {
-    const tap = this.hashes.tap(id, offset);
-    let written = 0;
-    try {
+    return this.hashes.storing(id, offset, async (through) => {
+      let written = 0;
       const file = await open(this.filePath(id), 'r+');
       // The stream owns the handle; `flush` fsyncs before it closes, and pipeline settles after that.
       const sink = createWriteStream('', { fd: file, start: offset, flush: true });
-      await pipeline(source, tap.through, writtenBack(file, (bytes) => (written += bytes)), sink);
-    } catch (error) {
-      tap.failed();
-      throw error;
-    }
-    tap.stored(offset + written);
-    return offset + written;
+      await pipeline(source, through, writtenBack(file, (bytes) => (written += bytes)), sink);
+      return offset + written;
+    });
   }
 
   override async remove(id: string): Promise<void> {

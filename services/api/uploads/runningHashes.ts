@@ -53,6 +53,23 @@ export class RunningHashes {
     };
   }
 
+  /**
+   * Runs `store` (a data store's write of upload `id` from `offset`, given the pass-through to put in its
+   * pipeline, resolving to the new offset) under a tap: the hash is kept when the write succeeds and
+   * dropped when it fails. Resolves or rejects as `store` does.
+   */
+  async storing(id: string, offset: number, store: (through: Transform) => Promise<number>): Promise<number> {
+    const tap = this.tap(id, offset);
+    try {
+      const reached = await store(tap.through);
+      tap.stored(reached);
+      return reached;
+    } catch (error) {
+      tap.failed();
+      throw error;
+    }
+  }
+
   /** The digest of upload `id` when its hash covers exactly `sizeBytes` bytes (then forgotten); else null. */
   take(id: string, sizeBytes: number): { sha256: string; sizeBytes: number } | null {
     const running = this.byId.get(id);

@@ -61,15 +61,7 @@ export class S3UploadStore extends S3Store {
    * `.part` object the next PATCH continues from, rather than being thrown away.
    */
   override async write(source: Readable, id: string, offset: number): Promise<number> {
-    const tap = this.hashes.tap(id, offset);
-    try {
-      const reached = await super.write(keepWhatArrived(source).pipe(tap.through), this.objectKey(id), offset);
-      tap.stored(reached);
-      return reached;
-    } catch (error) {
-      tap.failed();
-      throw error;
-    }
+    return this.hashes.storing(id, offset, (through) => super.write(keepWhatArrived(source).pipe(through), this.objectKey(id), offset));
   }
 
   /**

@@ -21,7 +21,7 @@ import type {
 } from './types.js';
 
 /** How much of an upload may wait in the page cache before writeStream starts writing it back. */
-export const WRITEBACK_BYTES = 64 * 1024 * 1024;
+const WRITEBACK_BYTES = 64 * 1024 * 1024;
 
 /**
  * MediaStorage on a local directory (MEDIA_ROOT): a key is the file at the same relative path. Output set
