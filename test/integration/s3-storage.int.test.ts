@@ -8,7 +8,8 @@ import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode } from '../../services/domain/errors.js';
 import { createS3Client } from '../../services/media/storage/s3Client.js';
-import { PART_SIZE, QUEUE_SIZE } from '../../services/media/storage/s3Upload.js';
+import { MIN_PART_BYTES, PART_BUFFERS, partSizeFor } from '../../services/media/storage/s3PartWriter.js';
+import { PART_SIZE } from '../../services/media/storage/s3Upload.js';
 import { S3Objects } from '../../services/media/storage/s3.js';
 import { Scratch } from '../../services/media/storage/scratch.js';
 import { failure } from '../helpers/failure.js';
@@ -71,7 +72,7 @@ describe('S3 storage: writeStream', () => {
     await expect(stat(path.dirname(local!.path))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
-  it('reads the source at most QUEUE_SIZE + 1 parts ahead of the parts stored: the request waits while parts are in flight', async () => {
+  it('reads the source at most PART_BUFFERS parts ahead of the parts stored: the request waits while parts are in flight', async () => {
     // The bytes of finished UploadParts, counted by a client of the test's own.
     const client = createS3Client(bucket.settings);
     let stored = 0;
@@ -98,8 +99,44 @@ describe('S3 storage: writeStream', () => {
     client.destroy();
     expect(written.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect(stored).toBe(size);
-    // One 1 MiB chunk of the source beyond the parts: a full part is given out once a next byte exists.
-    expect(readAhead).toBeLessThanOrEqual((QUEUE_SIZE + 1) * PART_SIZE + 2 * 1024 * 1024);
+    // Both buffers out, plus the one 1 MiB chunk that waits for one of them to come back.
+    expect(readAhead).toBeLessThanOrEqual(PART_BUFFERS * partSizeFor(size) + 1024 * 1024);
+  });
+
+  it.each([
+    ['one byte', 1],
+    ['exactly one part', MIN_PART_BYTES],
+    ['exactly three parts (the last buffer empty at the end)', MIN_PART_BYTES * 3],
+    ['one byte more than a part', MIN_PART_BYTES + 1],
+  ])('stores %s whole, byte for byte', async (_name, size) => {
+    expect(partSizeFor(size)).toBe(MIN_PART_BYTES);
+    const key = newKey();
+    const { stream, bytes } = source(size);
+    expect(await objects.writeStream(key, stream, { maxBytes: size })).toEqual({ sizeBytes: size, sha256: createHash('sha256').update(bytes).digest('hex') });
+    const body = await objects.read(key);
+    const chunks: Buffer[] = [];
+    for await (const chunk of body!) chunks.push(chunk as Buffer);
+    expect(Buffer.concat(chunks).equals(bytes)).toBe(true);
+    expect(await bucket.pendingUploads()).toEqual([]);
+  });
+
+  it('the store failing one part: the error, the source destroyed, no object and no multipart upload left', async () => {
+    const client = createS3Client(bucket.settings);
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UploadPartCommand' && (args.input as { PartNumber?: number }).PartNumber === 3) throw new Error('store refused part 3');
+        return next(args);
+      },
+      { step: 'initialize' },
+    );
+    const failing = new S3Objects(client, { bucket: bucket.settings.bucket, prefix: '' }, new Scratch(scratchDir));
+    const key = newKey();
+    const { stream } = source(PART_SIZE * 6);
+    await expect(failing.writeStream(key, stream, { maxBytes: PART_SIZE * 10 })).rejects.toThrow('store refused part 3');
+    client.destroy();
+    expect(stream.destroyed).toBe(true);
+    expect(await bucket.keys(key)).toEqual([]);
+    expect(await bucket.pendingUploads()).toEqual([]);
   });
 
   it('a source that fails after several parts were uploaded: UPLOAD_FAILED, no object, no multipart upload left', async () => {

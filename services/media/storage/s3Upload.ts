@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
-import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ErrorCode, FramelogError } from '../../domain/errors.js';
+import { PartWriter, partSizeFor } from './s3PartWriter.js';
 
 /**
- * Part size of multipart uploads. lib-storage holds up to (QUEUE_SIZE + 1) parts in memory, so this bounds
- * an upload's memory (~40 MiB) whatever the file size; 10,000 parts of 8 MiB allow 78 GiB objects.
+ * Part size of a worker's output files (uploadStream): 10,000 parts of 8 MiB allow 78 GiB objects.
+ * lib-storage holds up to QUEUE_SIZE + 1 parts in memory, whatever the size of the file.
  */
 export const PART_SIZE = 8 * 1024 * 1024;
-/** Parts uploaded in parallel per object. */
+/** Parts of a worker's output file uploaded in parallel. */
 export const QUEUE_SIZE = 4;
 
 export interface StreamUpload {
@@ -43,46 +43,32 @@ export interface MeteredUpload {
 }
 
 /**
- * Streams `source` to one object through a meter that counts and hashes the bytes and fails as soon as
- * there are more than `maxBytes` (UPLOAD_TOO_LARGE). `onSourceError` tells the caller which error was the
- * source's own (the client went away), as opposed to our teardown of it after a failure of ours.
+ * Streams `source` (a request body: length unknown until it ends) to one object through a PartWriter,
+ * counting and hashing the bytes as they are copied in, and fails as soon as there are more than
+ * `maxBytes` (UPLOAD_TOO_LARGE). The source is read at most PART_BUFFERS parts ahead of the store. On any
+ * failure the multipart upload is aborted before this rejects, so nothing is left in the store.
+ * `onSinkFailed` tells the caller that the failure is ours (the store's, or the limit), called before the
+ * source is torn down, so that the caller can tell the source's own error (the client went away) apart.
  */
-export async function uploadMetered(
-  target: Omit<StreamUpload, 'body'>,
-  source: Readable,
-  maxBytes: number,
-  onSinkFailed: () => void,
-): Promise<MeteredUpload> {
+export async function uploadMetered(target: Omit<StreamUpload, 'body'>, source: Readable, maxBytes: number, onSinkFailed: () => void): Promise<MeteredUpload> {
   const hash = createHash('sha256');
+  const writer = new PartWriter(target, partSizeFor(maxBytes));
   let sizeBytes = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
+  try {
+    for await (const chunk of source as AsyncIterable<Buffer>) {
       sizeBytes += chunk.length;
       if (sizeBytes > maxBytes) {
-        // Failing the transform makes pipeline destroy the source (we stop reading at once) and the
-        // upload's read of the meter fail, which aborts the multipart upload.
-        onSinkFailed();
-        callback(
-          new FramelogError(ErrorCode.UPLOAD_TOO_LARGE, `The upload is larger than the limit of ${maxBytes} bytes.`, {
-            details: { maxBytes },
-          }),
-        );
-        return;
+        throw new FramelogError(ErrorCode.UPLOAD_TOO_LARGE, `The upload is larger than the limit of ${maxBytes} bytes.`, { details: { maxBytes } });
       }
       hash.update(chunk);
-      callback(null, chunk);
-    },
-  });
-  const feeding = pipeline(source, meter);
-  // Awaited below; an upload that fails first must not leave it unhandled.
-  feeding.catch(() => undefined);
-  try {
-    await uploadStream({ ...target, body: meter });
+      await writer.write(chunk);
+    }
+    await writer.end();
   } catch (error) {
+    // A source error was recorded by the caller's listener when it was emitted, before it got here.
     onSinkFailed();
-    meter.destroy();
+    await writer.abort().catch(() => undefined);
     throw error;
   }
-  await feeding;
   return { sizeBytes, sha256: hash.digest('hex') };
 }
