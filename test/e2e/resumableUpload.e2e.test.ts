@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
+import { connect } from 'node:net';
 import { createClient } from 'graphql-ws';
 import * as tus from 'tus-js-client';
 import WebSocket from 'ws';
@@ -39,18 +40,25 @@ const tusHeaders = (token: string) => ({ ...bearer(token), 'tus-resumable': '1.0
 const codeOf = (text: string) => (JSON.parse(text) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code;
 
 /**
- * Sends `total` bytes' worth of Content-Length but only the first `sent` bytes, waits until the server
- * has them (in the upload's file, or with s3 in the part being gathered), then drops the connection: an upload cut mid-request.
+ * Sends a PATCH declaring all of `file` but with only its first `sent` bytes, then closes the connection
+ * (FIN after the bytes, as a client whose network goes away after sending them): an upload cut
+ * mid-request. The server reads every byte sent before it sees the end.
  */
-async function cutPatch(url: string, file: Buffer, sent: number, stored: (bytes: number) => Promise<boolean>): Promise<void> {
-  const request = http.request(url, {
-    method: 'PATCH',
-    headers: { ...tusHeaders(tokens.alice), 'upload-offset': '0', 'content-type': 'application/offset+octet-stream', 'content-length': String(file.length) },
-  });
-  request.on('error', () => undefined);
-  request.write(file.subarray(0, sent));
-  await waitFor(() => stored(sent), { timeoutMs: 30_000, message: 'the first bytes stored' });
-  request.destroy();
+async function cutPatch(url: string, file: Buffer, sent: number): Promise<void> {
+  const target = new URL(url);
+  const socket = connect(Number(target.port), target.hostname);
+  socket.on('error', () => undefined);
+  const head = [
+    `PATCH ${target.pathname} HTTP/1.1`,
+    `host: ${target.host}`,
+    ...Object.entries({ ...tusHeaders(tokens.alice), 'upload-offset': '0', 'content-type': 'application/offset+octet-stream', 'content-length': String(file.length) }).map(
+      ([name, value]) => `${name}: ${value}`,
+    ),
+    '',
+    '',
+  ].join('\r\n');
+  socket.write(head);
+  await new Promise<void>((resolve) => socket.end(file.subarray(0, sent), resolve));
 }
 
 /** Resumes with a well-kept tus client from whatever offset the server has. */
@@ -64,7 +72,7 @@ function resumeWithTusClient(url: string, file: Buffer, token = tokens.alice): P
 describe.each(['local', 's3'] as const)('on %s storage', (backend) => {
   let store: TestStore;
   let stack: Stack;
-  /** The API's TMPDIR, where @tus/s3-store gathers each part before sending it. */
+  /** The API's TMPDIR of its own (@tus/s3-store downloads a resumed request's short part there). */
   let apiTmp: string;
 
   beforeAll(async () => {
@@ -80,17 +88,6 @@ describe.each(['local', 's3'] as const)('on %s storage', (backend) => {
     await store?.close();
     await rm(apiTmp, { recursive: true, force: true });
   });
-
-  /**
-   * Whether the API holds exactly `bytes` of the upload's current request: the file store's file, or with
-   * s3 the part @tus/s3-store is gathering (its temp files are named `<10 chars>-<part>`).
-   */
-  async function holds(videoId: string, bytes: number): Promise<boolean> {
-    if (backend === 'local') return (await stat(path.join(store.env.MEDIA_ROOT!, 'resumable', videoId)).catch(() => null))?.size === bytes;
-    const parts = (await readdir(apiTmp)).filter((name) => /^[A-Za-z0-9_-]{10}-\d+$/.test(name));
-    const sizes = await Promise.all(parts.map(async (name) => (await stat(path.join(apiTmp, name)).catch(() => null))?.size));
-    return sizes.includes(bytes);
-  }
 
   /** Everything stored for an upload (its bytes, offset record, short part, unfinished multipart upload). */
   async function storedFor(videoId: string): Promise<string[]> {
@@ -130,18 +127,21 @@ describe.each(['local', 's3'] as const)('on %s storage', (backend) => {
       expect(new Date(ticket.expiresAt).getTime()).toBeGreaterThan(Date.now());
       expect(ticket.uploadUrl).toBe(`${stack.apiUrl}/uploads/${ticket.video.id}`);
 
-      await cutPatch(ticket.uploadUrl, file, 5 * MiB, (bytes) => holds(ticket.video.id, bytes));
+      await cutPatch(ticket.uploadUrl, file, 5 * MiB);
+      // HEAD waits for the cut request's lock: once it has ended, the offset is what the server stored of
+      // the 5 MiB (all of it, or less the bytes still queued in the server's streams when the end arrived).
       const afterCut = await waitFor(async () => {
         const response = await head(ticket.uploadUrl);
-        return response.status === 200 ? response : null;
+        return response.status === 200 && Number(response.headers.get('upload-offset')) > 0 ? response : null;
       });
-      expect(afterCut.headers.get('upload-offset')).toBe(String(5 * MiB));
+      const offset = Number(afterCut.headers.get('upload-offset'));
+      expect(offset).toBeLessThanOrEqual(5 * MiB);
       expect(afterCut.headers.get('upload-length')).toBe(String(file.length));
 
       await stack.api.stop('SIGKILL');
       await stack.startApi();
       const url = `${stack.apiUrl}/uploads/${ticket.video.id}`;
-      expect((await head(url)).headers.get('upload-offset')).toBe(String(5 * MiB));
+      expect((await head(url)).headers.get('upload-offset')).toBe(String(offset));
 
       await resumeWithTusClient(url, file);
       const events = await eventsOf(ticket.video.id);
@@ -242,13 +242,10 @@ describe.each(['local', 's3'] as const)('on %s storage', (backend) => {
         const answered = new Promise<number>((resolve, reject) => {
           request.on('response', (response) => resolve(response.statusCode ?? 0)).on('error', reject);
         });
+        // A slow client: a quarter MiB every 400 ms.
         for (let i = 0; i < 8; i += 1) {
           request.write(randomBytes(MiB / 4));
-          // The last quarter completes the body, and the server may then move the bytes on at once (s3: the
-          // short part to `.part` in the bucket, its temp file removed), so only the ones before are awaited.
-          if (i === 7) break;
-          await waitFor(() => holds(ticket.video.id, ((i + 1) * MiB) / 4), { intervalMs: 50 });
-          await new Promise((resolve) => setTimeout(resolve, 400));
+          if (i < 7) await new Promise((resolve) => setTimeout(resolve, 400));
         }
         request.end();
         expect(await answered).toBe(204);

@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { syncAndHashFile } from '../../media/hashFile.js';
 import { periodicWriteback } from '../../media/storage/local.js';
+import { keepWhatArrived } from './keepWhatArrived.js';
 import { RunningHashes } from './runningHashes.js';
 
 const isMissingFile = (error: unknown) => error instanceof Error && 'code' in error && error.code === 'ENOENT';
@@ -25,14 +26,17 @@ export class FileUploadStore extends FileStore {
     super(options);
   }
 
-  /** The bytes of upload `id` from `offset` to where `source` ends; the new offset. Errors: the file's or the pipeline's (a 500 answer). */
+  /**
+   * The bytes of upload `id` from `offset` to where `source` ends, or to where it was cut (keepWhatArrived):
+   * the new offset. Errors: the file's (a 500 answer).
+   */
   override async write(source: Readable, id: string, offset: number): Promise<number> {
     return this.hashes.storing(id, offset, async (through) => {
       let written = 0;
       const file = await open(this.filePath(id), 'r+');
       // The stream owns the handle; `flush` fsyncs before it closes, and pipeline settles after that.
       const sink = createWriteStream('', { fd: file, start: offset, flush: true });
-      await pipeline(source, through, writtenBack(file, (bytes) => (written += bytes)), sink);
+      await pipeline(keepWhatArrived(source), through, writtenBack(file, (bytes) => (written += bytes)), sink);
       return offset + written;
     });
   }

@@ -1,18 +1,17 @@
-import { PassThrough, type Readable } from 'node:stream';
-import { S3Store } from '@tus/s3-store';
+import type { Readable } from 'node:stream';
+import { S3Store, type MetadataValue } from '@tus/s3-store';
 import { Upload } from '@tus/utils';
 import { hashStream } from '../../media/hashFile.js';
 import { resumableKey } from '../../media/keys.js';
+import { PartBuffers } from '../../media/storage/partBuffers.js';
 import { isNotFound, s3ClientConfig, type S3Settings } from '../../media/storage/s3Client.js';
 import { abortMultipartUploads, deleteObjects } from '../../media/storage/s3Delete.js';
+import { keepWhatArrived } from './keepWhatArrived.js';
 import { RunningHashes } from './runningHashes.js';
 
-/**
- * Bytes of one part: S3's minimum. Each part is gathered in a temp file under the OS tmpdir before it is
- * sent (@tus/s3-store's way), so a dropped connection keeps all but what has not reached that file.
- */
+/** Preferred bytes of one part (@tus/s3-store makes them larger when 10,000 would not hold the upload). */
 const PART_BYTES = 8 * 1024 * 1024;
-/** Parts in flight per API process, all uploads together: bounds the temp files to ~PART_BYTES × this. */
+/** Parts being stored per API process, all uploads together (@tus/s3-store's semaphore). */
 const PARTS_IN_FLIGHT = 8;
 
 /**
@@ -24,6 +23,10 @@ const PARTS_IN_FLIGHT = 8;
  * so the multipart upload completes at the key VideoUploaded names and the worker reads: no copy. Beside
  * it the store keeps `<key>.info` (the offset record; kept after completion, as the file store keeps its
  * `.json`, so a HEAD still answers) and, between requests, `<key>.part` (bytes short of a part).
+ *
+ * A PATCH's bytes are cut into parts in memory (PartBuffers) rather than in temp files on the API's disk
+ * (@tus/s3-store's own `uploadParts`): no disk write and read-back per byte, and no buffer per part left
+ * for the garbage collector.
  */
 export class S3UploadStore extends S3Store {
   private readonly prefix: string;
@@ -56,12 +59,47 @@ export class S3UploadStore extends S3Store {
   }
 
   /**
-   * Appends from `offset`. A request cut mid-way ends the stream the store reads instead of failing it,
-   * so the bytes that arrived are kept (as the file store keeps them): the last, short part becomes the
-   * `.part` object the next PATCH continues from, rather than being thrown away.
+   * Appends from `offset`. A request cut mid-way keeps the bytes that arrived (keepWhatArrived): the last,
+   * short part becomes the `.part` object the next PATCH continues from, rather than being thrown away.
    */
   override async write(source: Readable, id: string, offset: number): Promise<number> {
     return this.hashes.storing(id, offset, (through) => super.write(keepWhatArrived(source).pipe(through), this.objectKey(id), offset));
+  }
+
+  /**
+   * Stores `source` from part `partNumber` on, as @tus/s3-store's own `uploadParts` does: every full part,
+   * and at the end what is left, as a part when it is the upload's last or at least the minimum part size,
+   * else as the `.part` object the next PATCH starts with. Returns the bytes stored.
+   */
+  protected override async uploadParts(metadata: MetadataValue, source: Readable, partNumber: number, offset: number): Promise<number> {
+    const size = metadata.file.size;
+    let bytesStored = 0;
+    const parts = new PartBuffers(this.calcOptimalPartSize(size), async (body) => {
+      offset += body.length;
+      const isPart = body.length >= this.minPartSize || offset === size;
+      const number = isPart ? partNumber++ : 0;
+      const permit = await this.partUploadSemaphore.acquire();
+      try {
+        await (isPart ? this.uploadPart(metadata, body, number) : this.storeIncompletePart(metadata.file.id, body));
+      } finally {
+        await permit.release();
+      }
+      bytesStored += body.length;
+    });
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) await parts.write(chunk);
+      parts.sendPending();
+    } finally {
+      // Never return (or fail) with parts still being stored: their bytes would race the next PATCH.
+      await parts.settle();
+    }
+    return bytesStored;
+  }
+
+  /** The bytes short of a part, as the `.part` object (@tus/s3-store's uploadIncompletePart, with a Buffer body: its length is known). */
+  private async storeIncompletePart(id: string, body: Buffer): Promise<void> {
+    const Tagging = this.useCompleteTag('false');
+    await this.client.putObject({ Bucket: this.bucket, Key: this.partKey(id, true), Body: body, ...(Tagging === undefined ? {} : { Tagging }) });
   }
 
   /**
@@ -129,15 +167,3 @@ export class S3UploadStore extends S3Store {
 }
 
 const named = (upload: Upload, id: string) => new Upload({ ...upload, id });
-
-/** `source`'s bytes, ending (not failing) when `source` fails or is destroyed. */
-function keepWhatArrived(source: Readable): Readable {
-  const kept = new PassThrough();
-  source.pipe(kept);
-  const end = () => {
-    if (!kept.writableEnded) kept.end();
-  };
-  source.once('error', end);
-  source.once('close', end);
-  return kept;
-}

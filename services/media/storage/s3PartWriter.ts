@@ -7,13 +7,7 @@ import {
   type CompletedPart,
   type S3Client,
 } from '@aws-sdk/client-s3';
-
-/**
- * Part buffers of one upload: one fills from the source while up to two are stored, so the store's
- * latency per part is hidden. The source is read at most PART_BUFFERS parts (and the chunk that waits for
- * a free buffer) ahead of the parts stored.
- */
-export const PART_BUFFERS = 3;
+import { PartBuffers } from './partBuffers.js';
 
 /** S3's limits on multipart uploads (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
 export const MIN_PART_BYTES = 5 * 1024 * 1024;
@@ -36,70 +30,53 @@ export interface PartWriterTarget {
 }
 
 /**
- * Writes a byte stream of unknown length to one S3 object through PART_BUFFERS reused buffers of
- * `partSize` bytes: the bytes are copied in as they arrive and each full buffer goes out as one UploadPart
- * (a Buffer body, so the SDK can retry it), then is filled again. An object that fits in one buffer is
- * one PutObject. `end()` completes the multipart upload, so the object appears at the key only whole;
- * `abort()` drops its parts.
+ * Writes a byte stream of unknown length to one S3 object through PartBuffers: each full buffer goes out
+ * as one UploadPart (a Buffer body, so the SDK can retry it); an object that fits in one buffer is one
+ * PutObject. `end()` completes the multipart upload, so the object appears at the key only whole;
+ * `abort()` drops its parts. A part is sent only once full: S3 needs `MIN_PART_BYTES` in every part but
+ * the last; `partSize` must be at least that (partSizeFor).
  *
  * Why not lib-storage's `Upload` here (it writes the outputs of workers): for a stream it concatenates
- * each part into a fresh buffer that lives until V8's next full collection, which it starts only once
- * ~64 MiB of external memory has grown, so an API receiving an upload grew by 120-140 MB (README,
- * upload-s3). Reused buffers leave no such garbage: memory per upload is PART_BUFFERS × partSize
- * (15 MiB with 5 MiB parts). A part is sent only once full: S3 needs `MIN_PART_BYTES` in every part but
- * the last; `partSize` must be at least that (partSizeFor).
+ * each part into a fresh buffer, and an API receiving a 1 GB upload grew by 120-140 MB (PartBuffers).
  */
 export class PartWriter {
-  private readonly free: Buffer[] = [];
-  private allocated = 0;
-  private current: Buffer | null = null;
-  private filled = 0;
-  private uploadId: string | undefined;
-  private partNumber = 0;
+  private readonly buffers: PartBuffers;
+  private uploadId: Promise<string> | null = null;
   private readonly parts: CompletedPart[] = [];
-  private readonly inFlight = new Set<Promise<void>>();
-  private failure: { error: unknown } | null = null;
 
   constructor(
     private readonly target: PartWriterTarget,
-    private readonly partSize: number,
-  ) {}
-
-  /** Copies `chunk` in, sending every buffer it fills; resolves when the chunk may be reused. Rejects with a failed part's error. */
-  async write(chunk: Uint8Array): Promise<void> {
-    this.throwIfFailed();
-    let offset = 0;
-    while (offset < chunk.length) {
-      const buffer = this.current ?? (this.current = await this.takeBuffer());
-      const copied = Math.min(chunk.length - offset, this.partSize - this.filled);
-      buffer.set(chunk.subarray(offset, offset + copied), this.filled);
-      this.filled += copied;
-      offset += copied;
-      if (this.filled === this.partSize) await this.sendCurrent();
-    }
+    partSize: number,
+  ) {
+    let partNumber = 0;
+    this.buffers = new PartBuffers(partSize, (body) => this.uploadPart(++partNumber, body));
   }
 
-  /** Stores what is left and completes the object: a PutObject when nothing went out yet, otherwise the last part and CompleteMultipartUpload. */
+  /** Copies `chunk` in, sending every part it fills; resolves when the chunk may be reused. Rejects with a failed part's error. */
+  async write(chunk: Uint8Array): Promise<void> {
+    await this.buffers.write(chunk);
+  }
+
+  /** Stores what is left and completes the object: a PutObject when no part went out, otherwise the last part and CompleteMultipartUpload. */
   async end(): Promise<void> {
-    if (this.partNumber === 0) {
-      const body = this.current?.subarray(0, this.filled) ?? Buffer.alloc(0);
+    if (this.buffers.partsSent === 0) {
+      const body = this.buffers.pending;
       await this.target.client.send(new PutObjectCommand({ ...this.objectParams(), Body: body, ContentLength: body.length }));
       return;
     }
-    if (this.filled > 0) await this.sendCurrent();
-    await this.settle();
-    this.throwIfFailed();
+    this.buffers.sendPending();
+    await this.buffers.settle();
     const Parts = [...this.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
-    await this.target.client.send(
-      new CompleteMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.objectKey, UploadId: this.uploadId, MultipartUpload: { Parts } }),
-    );
+    const { bucket: Bucket, objectKey: Key } = this.target;
+    await this.target.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: await this.uploadId!, MultipartUpload: { Parts } }));
   }
 
   /** Waits for the parts in flight, then aborts the multipart upload (if one was started), so the store keeps none of its parts. */
   async abort(): Promise<void> {
-    await this.settle();
-    if (this.uploadId === undefined) return;
-    await this.target.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.objectKey, UploadId: this.uploadId }));
+    await this.buffers.settle().catch(() => undefined);
+    const UploadId = await this.uploadId?.catch(() => undefined);
+    if (UploadId === undefined) return;
+    await this.target.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.objectKey, UploadId }));
   }
 
   private objectParams(): { Bucket: string; Key: string; ContentType?: string } {
@@ -107,52 +84,15 @@ export class PartWriter {
     return { Bucket: bucket, Key: objectKey, ...(contentType === undefined ? {} : { ContentType: contentType }) };
   }
 
-  /** A free buffer, a new one while fewer than PART_BUFFERS exist, or the next one a stored part gives back. */
-  private async takeBuffer(): Promise<Buffer> {
-    while (this.free.length === 0 && this.allocated === PART_BUFFERS) {
-      await Promise.race(this.inFlight);
-      this.throwIfFailed();
-    }
-    const reused = this.free.pop();
-    if (reused !== undefined) return reused;
-    this.allocated += 1;
-    // Not from the pool, never zero-filled: every byte sent was copied in first.
-    return Buffer.allocUnsafeSlow(this.partSize);
-  }
-
-  /** Sends the current buffer as the next part; its buffer returns to `free` once the store answered. */
-  private async sendCurrent(): Promise<void> {
-    const buffer = this.current!;
-    const body = buffer.subarray(0, this.filled);
-    this.current = null;
-    this.filled = 0;
-    if (this.uploadId === undefined) {
-      const created = await this.target.client.send(new CreateMultipartUploadCommand(this.objectParams()));
-      this.uploadId = created.UploadId;
-    }
-    const PartNumber = ++this.partNumber;
-    const sending = this.target.client
-      .send(new UploadPartCommand({ Bucket: this.target.bucket, Key: this.target.objectKey, UploadId: this.uploadId, PartNumber, Body: body, ContentLength: body.length }))
-      .then(
-        ({ ETag }) => {
-          this.parts.push({ PartNumber, ETag });
-        },
-        (error: unknown) => {
-          this.failure ??= { error };
-        },
-      )
-      .finally(() => {
-        this.inFlight.delete(sending);
-        this.free.push(buffer);
-      });
-    this.inFlight.add(sending);
-  }
-
-  private async settle(): Promise<void> {
-    await Promise.all(this.inFlight);
-  }
-
-  private throwIfFailed(): void {
-    if (this.failure !== null) throw this.failure.error;
+  /** UploadPart, after the multipart upload was created (by the first part). */
+  private async uploadPart(PartNumber: number, Body: Buffer): Promise<void> {
+    this.uploadId ??= this.target.client.send(new CreateMultipartUploadCommand(this.objectParams())).then(({ UploadId }) => {
+      if (UploadId === undefined) throw new Error('CreateMultipartUpload answered without an UploadId');
+      return UploadId;
+    });
+    const UploadId = await this.uploadId;
+    const { bucket: Bucket, objectKey: Key } = this.target;
+    const { ETag } = await this.target.client.send(new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body, ContentLength: Body.length }));
+    this.parts.push({ PartNumber, ETag });
   }
 }
