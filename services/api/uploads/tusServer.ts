@@ -20,6 +20,7 @@ import { FileUploadStore } from './fileUploadStore.js';
 import { resumableStoreOf, type ResumableStore, type UploadDataStore } from './resumableStore.js';
 import { S3UploadStore } from './s3UploadStore.js';
 import { mapTusError, tusRefusal } from './tusErrors.js';
+import { requestBody, sendWebResponse, webRequestOf } from './webExchange.js';
 
 /** Where the tus endpoint is mounted; an upload's URL is `${UPLOADS_PATH}/<video id>`. */
 export const UPLOADS_PATH = '/uploads';
@@ -90,7 +91,17 @@ export function createTusUploads(deps: TusUploadsDeps, options: TusUploadsOption
   server.on(EVENTS.POST_RECEIVE, (_req: unknown, upload: Upload) => {
     if (upload.size) deps.reportProgress(upload.id, (upload.offset / upload.size) * 100);
   });
-  return { store, handle: (req, res) => server.handle(req, res) };
+  // Through handleWeb with our own body stream rather than handle(): srvx's adapter passes the socket's
+  // ~64 KiB chunks one by one through every stage of the PATCH; requestBody hands on what has arrived.
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse) => {
+    const body = requestBody(req);
+    try {
+      await sendWebResponse(res, await server.handleWeb(webRequestOf(req, body.stream)));
+    } finally {
+      body.release();
+    }
+  };
+  return { store, handle };
 }
 
 async function principalOf(deps: TusUploadsDeps, req: Request): Promise<Principal> {
