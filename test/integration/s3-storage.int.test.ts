@@ -100,7 +100,7 @@ describe('S3 storage: writeStream', () => {
     client.destroy();
     expect(written.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
     expect(stored).toBe(size);
-    // Both buffers out, plus the one 1 MiB chunk that waits for one of them to come back.
+    // Every buffer out, plus the one 1 MiB chunk that waits for one of them to come back.
     expect(readAhead).toBeLessThanOrEqual(PART_BUFFERS * partSizeFor(size) + 1024 * 1024);
   });
 
