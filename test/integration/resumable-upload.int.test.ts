@@ -8,6 +8,7 @@ import { createUpload } from '../../services/api/commands/createUpload.js';
 import { endUpload } from '../../services/api/commands/endUpload.js';
 import { finishUpload } from '../../services/api/commands/finishUpload.js';
 import { PgAdvisoryLocker } from '../../services/api/uploads/pgLocker.js';
+import { handOver } from '../../services/media/storage/releasableChunks.js';
 import { resumableStoreOf, type ResumableStore, type UploadDataStore } from '../../services/api/uploads/resumableStore.js';
 import { dataStoreFor } from '../../services/api/uploads/tusServer.js';
 import { sweepUploads } from '../../services/api/uploads/uploadSweep.js';
@@ -92,6 +93,24 @@ describe.each(['local', 's3'] as const)('on %s storage', (backend) => {
   async function storedFor(videoId: string): Promise<string[]> {
     return [...(await store.keys(`resumable/${videoId}`)), ...(await store.leftovers()).filter((key) => key.includes(videoId))];
   }
+
+  describe('write', () => {
+    it('frees each handed-over request chunk once its bytes are stored, and leaves a caller’s own buffers whole', async () => {
+      const bytes = randomBytes(6 * 1024 * 1024 + 17);
+      const { video } = await createUpload({ ...deps(), maxUploadBytes: 1 << 30, uploadExpiryMs: HOUR }, { filename: 'a.mp4', sizeBytes: bytes.length, title: null, ...by });
+      // Chunks of ~1 MiB with ArrayBuffers of their own, as requestBody hands them on; every other one handed over.
+      const chunks = Array.from({ length: 7 }, (_, i) => {
+        const chunk = Buffer.allocUnsafeSlow(Math.min(1024 * 1024, bytes.length - i * 1024 * 1024));
+        bytes.copy(chunk, 0, i * 1024 * 1024);
+        return i % 2 === 0 ? handOver(chunk) : chunk;
+      });
+      const lengths = chunks.map((chunk) => chunk.length);
+      expect(await datastore.write(Readable.from(chunks), video.id, 0)).toBe(bytes.length);
+      expect(chunks.map((chunk) => chunk.length)).toEqual(lengths.map((length, i) => (i % 2 === 0 ? 0 : length)));
+      expect(Buffer.concat(chunks.filter((_, i) => i % 2 === 1))).toEqual(Buffer.concat([1, 3, 5].map((i) => bytes.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024))));
+      expect((await store.bytes(`resumable/${video.id}`)).equals(bytes)).toBe(true);
+    });
+  });
 
   describe('finishUpload', () => {
     it('two completions racing record one VideoUploaded with the bytes’ sha256 and enqueue one task; both return the completed video', async () => {

@@ -2,6 +2,7 @@ import type http from 'node:http';
 import { PassThrough } from 'node:stream';
 import { setImmediate as tick } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
+import { releaseStored } from '../../services/media/storage/releasableChunks.js';
 import { requestBody } from '../../services/api/uploads/webExchange.js';
 
 /** A stand-in for a node request: the stream parts of IncomingMessage that requestBody uses. */
@@ -30,6 +31,29 @@ describe('requestBody', () => {
     expect(Buffer.from((await reader.read()).value!).toString()).toBe('twothree');
     source.end();
     expect((await reader.read()).done).toBe(true);
+  });
+
+  it('hands every chunk over for the store to free: parts it joined are freed at once, the chunks it gives once stored', async () => {
+    const source = fakeRequest();
+    const reader = requestBody(asRequest(source)).stream.getReader();
+    // Request chunks have ArrayBuffers of their own (a socket's), unlike bytes() from the pool; joined ones
+    // get their own when larger than a pool slice (Buffer.poolSize / 2).
+    const size = Buffer.poolSize;
+    const own = (text: string) => Buffer.allocUnsafeSlow(size).fill(text);
+    const first = reader.read();
+    const alone = own('a');
+    source.write(alone);
+    const given = (await first).value!;
+    expect(given).toBe(alone);
+    const parts = [own('b'), own('c')];
+    for (const part of parts) source.write(part);
+    await tick();
+    const joined = (await reader.read()).value!;
+    expect(Buffer.from(joined).toString()).toBe('b'.repeat(size) + 'c'.repeat(size));
+    expect(parts.map((part) => part.length)).toEqual([0, 0]);
+    releaseStored(given);
+    releaseStored(joined);
+    expect([given.length, joined.length]).toEqual([0, 0]);
   });
 
   it('ends with the bytes that arrived when the request fails (a client gone mid-body)', async () => {

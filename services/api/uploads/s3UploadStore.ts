@@ -7,6 +7,7 @@ import { PartBuffers } from '../../media/storage/partBuffers.js';
 import { isNotFound, s3ClientConfig, type S3Settings } from '../../media/storage/s3Client.js';
 import { abortMultipartUploads, deleteObjects } from '../../media/storage/s3Delete.js';
 import { keepWhatArrived } from './keepWhatArrived.js';
+import { releaseStored } from '../../media/storage/releasableChunks.js';
 import { RunningHashes } from './runningHashes.js';
 
 /** Preferred bytes of one part (@tus/s3-store makes them larger when 10,000 would not hold the upload). */
@@ -26,7 +27,7 @@ const PARTS_IN_FLIGHT = 8;
  *
  * A PATCH's bytes are cut into parts in memory (PartBuffers) rather than in temp files on the API's disk
  * (@tus/s3-store's own `uploadParts`): no disk write and read-back per byte, and no buffer per part left
- * for the garbage collector.
+ * for the garbage collector; each request chunk is freed once copied into a part (releasableChunks).
  */
 export class S3UploadStore extends S3Store {
   private readonly prefix: string;
@@ -87,7 +88,10 @@ export class S3UploadStore extends S3Store {
       bytesStored += body.length;
     });
     try {
-      for await (const chunk of source as AsyncIterable<Buffer>) await parts.write(chunk);
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        await parts.write(chunk);
+        releaseStored(chunk);
+      }
       parts.sendPending();
     } finally {
       // Never return (or fail) with parts still being stored: their bytes would race the next PATCH.

@@ -1,4 +1,5 @@
 import type http from 'node:http';
+import { handOver, releaseStored } from '../../media/storage/releasableChunks.js';
 
 /**
  * Most bytes held from a request before it is paused. The socket delivers ~64 KiB at a time, and every
@@ -21,7 +22,8 @@ export interface RequestBody {
  * socket's; when they fall behind, they get fewer and larger, up to about HELD_BYTES, and the request is
  * paused. The request is only read once the stream is. A request cut short ends the stream with the bytes
  * that arrived instead of failing it, as @tus/server's node entry does (it ends the stream when the request
- * errors), so the store keeps them and a resume continues after them.
+ * errors), so the store keeps them and a resume continues after them. Every chunk it hands on is handed
+ * over (releasableChunks): the store frees it once its bytes are stored.
  */
 export function requestBody(req: http.IncomingMessage): RequestBody {
   let parts: Buffer[] = [];
@@ -35,7 +37,7 @@ export function requestBody(req: http.IncomingMessage): RequestBody {
     woken?.();
   };
   const onData = (chunk: Buffer) => {
-    parts.push(chunk);
+    parts.push(handOver(chunk));
     size += chunk.length;
     if (size >= HELD_BYTES) req.pause();
     notify();
@@ -62,7 +64,7 @@ export function requestBody(req: http.IncomingMessage): RequestBody {
         if (!listening && !ended) listen();
         if (size === 0 && !ended) await new Promise<void>((resolve) => (wake = resolve));
         if (size > 0) {
-          controller.enqueue(parts.length === 1 ? parts[0]! : Buffer.concat(parts, size));
+          controller.enqueue(parts.length === 1 ? parts[0]! : joined(parts, size));
           parts = [];
           size = 0;
           req.resume();
@@ -74,6 +76,13 @@ export function requestBody(req: http.IncomingMessage): RequestBody {
     { highWaterMark: 0 },
   );
   return { stream, release };
+}
+
+/** `parts` as one chunk for the store to free once stored; their own memory is freed at once (releasableChunks). */
+function joined(parts: Buffer[], size: number): Buffer {
+  const whole = handOver(Buffer.concat(parts, size));
+  for (const part of parts) releaseStored(part);
+  return whole;
 }
 
 /**
