@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { Request, RequestHandler } from 'express';
 import { processRequest, type FileUpload } from 'graphql-upload-minimal';
 import { ErrorCode, FramelogError, messageOf } from '../domain/errors.js';
+import { handOver } from '../media/storage/releasableChunks.js';
 import { clientErrorStatus, respondWithError } from './errors.js';
 
 export interface MultipartOptions {
@@ -88,7 +89,21 @@ export async function openUpload(file: Promise<FileUpload>): Promise<{ stream: R
   } catch (error) {
     throw requestBodyError(error);
   }
+  handOverPushedChunks(stream);
   return { stream, filename: upload.filename, mimetype: upload.mimetype };
+}
+
+/**
+ * Marks each chunk the multipart parser pushes into the file part from now on as handed over
+ * (releasableChunks), so storage frees it once its bytes are stored instead of leaving it to V8's next
+ * full collection (`upload` and `upload-s3` in the README's benchmarks). Sound because busboy (1.6)
+ * pushes a file's bytes either copied out of its look-behind buffer or as a view of the request chunk
+ * they arrived in, and keeps neither; a view of only part of a chunk (a boundary was in it) is never
+ * marked (handOver).
+ */
+function handOverPushedChunks(stream: Readable): void {
+  const push = stream.push.bind(stream);
+  stream.push = (chunk: unknown, encoding?: BufferEncoding) => push(chunk instanceof Uint8Array ? handOver(chunk) : chunk, encoding);
 }
 
 /**

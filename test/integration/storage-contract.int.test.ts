@@ -1,16 +1,17 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { text } from 'node:stream/consumers';
+import { buffer, text } from 'node:stream/consumers';
 import { CreateMultipartUploadCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ErrorCode, FramelogError } from '../../services/domain/errors.js';
-import { outputSetKey } from '../../services/media/keys.js';
+import { outputSetKey, sourceKey } from '../../services/media/keys.js';
 import { LocalDiskStorage } from '../../services/media/storage/local.js';
 import { S3Storage } from '../../services/media/storage/s3.js';
 import { PublishedOutputs } from '../../services/media/storage/published.js';
+import { handOver } from '../../services/media/storage/releasableChunks.js';
 import { Scratch } from '../../services/media/storage/scratch.js';
 import type { MediaStorage } from '../../services/media/storage/types.js';
 import { failure } from '../helpers/failure.js';
@@ -67,6 +68,23 @@ describe.each(['local', 's3'] as const)('MediaStorage on %s', (name) => {
   beforeAll(async () => {
     backend = await backends[name]();
     storage = backend.storage;
+  });
+
+  it('writeStream frees each handed-over chunk once its bytes are stored, and leaves a caller’s own buffers whole', async () => {
+    const MiB = 1024 * 1024;
+    const bytes = randomBytes(6 * MiB + 5);
+    // Chunks with ArrayBuffers of their own, as a request's are; every other one handed over.
+    const chunks = Array.from({ length: 7 }, (_, i) => {
+      const chunk = Buffer.allocUnsafeSlow(Math.min(MiB, bytes.length - i * MiB));
+      bytes.copy(chunk, 0, i * MiB);
+      return i % 2 === 0 ? handOver(chunk) : chunk;
+    });
+    const lengths = chunks.map((chunk) => chunk.length);
+    const key = sourceKey(randomUUID());
+    expect((await storage.writeStream(key, Readable.from(chunks), { maxBytes: bytes.length })).sizeBytes).toBe(bytes.length);
+    expect(chunks.map((chunk) => chunk.length)).toEqual(lengths.map((length, i) => (i % 2 === 0 ? 0 : length)));
+    expect(Buffer.concat(chunks.filter((_, i) => i % 2 === 1))).toEqual(Buffer.concat([1, 3, 5].map((i) => bytes.subarray(i * MiB, (i + 1) * MiB))));
+    expect((await buffer((await storage.read(key))!)).equals(bytes)).toBe(true);
   });
 
   it('an output set is invisible until commit, then every file and the manifest are there at once', async () => {

@@ -1,12 +1,12 @@
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform, Writable, type Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { FileStore } from '@tus/file-store';
 import { syncAndHashFile } from '../../media/hashFile.js';
+import { fileSink } from '../../media/storage/fileSink.js';
 import { periodicWriteback } from '../../media/storage/local.js';
 import { keepWhatArrived } from './keepWhatArrived.js';
-import { releaseStored } from '../../media/storage/releasableChunks.js';
 import { RunningHashes } from './runningHashes.js';
 
 const isMissingFile = (error: unknown) => error instanceof Error && 'code' in error && error.code === 'ENOENT';
@@ -81,36 +81,4 @@ function writtenBack(file: FileHandle, count: (bytes: number) => void): Transfor
       writeback.done().then(() => callback(), callback);
     },
   });
-}
-
-/**
- * Writes the chunks it is given to `file` from byte `start` on, one after the other, and frees each once it
- * is written (releaseStored); fsyncs when the stream ends, before the pipeline settles. Owns `file`: closes
- * it when done or destroyed.
- */
-function fileSink(file: FileHandle, start: number): Writable {
-  let position = start;
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      writeAt(file, chunk, position).then(() => {
-        position += chunk.length;
-        releaseStored(chunk);
-        callback();
-      }, callback);
-    },
-    final(callback) {
-      file.sync().then(() => callback(), callback);
-    },
-    destroy(error, callback) {
-      file.close().then(
-        () => callback(error),
-        (closeError: unknown) => callback(error ?? (closeError as Error)),
-      );
-    },
-  });
-}
-
-/** Writes all of `chunk` at `position` (a write may take fewer bytes than it was given). */
-async function writeAt(file: FileHandle, chunk: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < chunk.length; ) done += (await file.write(chunk, done, chunk.length - done, position + done)).bytesWritten;
 }

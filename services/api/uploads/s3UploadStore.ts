@@ -95,7 +95,7 @@ export class S3UploadStore extends S3Store {
       parts.sendPending();
     } finally {
       // Never return (or fail) with parts still being stored: their bytes would race the next PATCH.
-      await parts.settle();
+      await parts.settle().finally(() => parts.dispose());
     }
     return bytesStored;
   }

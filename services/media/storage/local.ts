@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, rmdir, stat as fsStat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
@@ -8,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { ErrorCode, FramelogError, messageOf } from '../../domain/errors.js';
 import { assertValidKey, manifestKey } from '../keys.js';
 import { isMissing, syncDirectory } from './durable.js';
+import { fileSink } from './fileSink.js';
 import { LocalOutputSet, parseManifest, removeUnfinishedRuns } from './localOutputSet.js';
 import type {
   ByteRange,
@@ -106,14 +106,14 @@ export class LocalDiskStorage implements MediaStorage {
       const metered = meterWithWriteback(file, maxBytes, () => {
         sinkFailed = true;
       });
-      const sink = createWriteStream(tempPath, { fd: file, flush: true });
+      const sink = fileSink(file);
       // Registered before pipeline's own listeners, so it runs before the source is torn down.
       sink.once('error', () => {
         sinkFailed = true;
       });
-      // pipeline propagates backpressure, so memory stays bounded whatever the upload size. `flush`
-      // fsyncs before the stream closes, and pipeline settles only after that close: the bytes are
-      // durable before they become visible at the key, so a crash never leaves a truncated upload there.
+      // pipeline propagates backpressure, so memory stays bounded whatever the upload size. The sink
+      // fsyncs before it closes, and pipeline settles only after that close: the bytes are durable
+      // before they become visible at the key, so a crash never leaves a truncated upload there.
       await pipeline(source, metered.meter, sink);
       const written = metered.written();
       if (written.sizeBytes === 0) throw new FramelogError(ErrorCode.UPLOAD_EMPTY, 'The upload is empty; send a video file.');

@@ -21,7 +21,7 @@ type Transferable = ArrayBuffer & { transfer?: (newByteLength: number) => ArrayB
  * store that takes its bytes (releaseStored). A view of part of its ArrayBuffer is not marked. Returns it.
  */
 export function handOver<T extends Uint8Array>(chunk: T): T {
-  if (chunk.buffer instanceof ArrayBuffer && chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength) releasable.add(chunk);
+  if (isWhole(chunk)) releasable.add(chunk);
   return chunk;
 }
 
@@ -31,6 +31,17 @@ export function handOver<T extends Uint8Array>(chunk: T): T {
  * chunk, and any chunk on a runtime without `transfer` (Node 20), is left to the garbage collector.
  */
 export function releaseStored(chunk: Uint8Array): void {
-  if (!releasable.delete(chunk)) return;
-  (chunk.buffer as Transferable).transfer?.(0);
+  if (releasable.delete(chunk)) freeOwned(chunk);
 }
+
+/**
+ * Frees the memory of `buffer`, which its caller alone holds (e.g. a part buffer it allocated), now: it
+ * reads as empty afterwards. Does nothing to a view of part of an ArrayBuffer, or on a runtime without
+ * `transfer` (Node 20).
+ */
+export function freeOwned(buffer: Uint8Array): void {
+  if (isWhole(buffer)) (buffer.buffer as Transferable).transfer?.(0);
+}
+
+/** Whether `view` spans the whole of its (non-shared) ArrayBuffer. */
+const isWhole = (view: Uint8Array) => view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength;

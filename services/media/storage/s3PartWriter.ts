@@ -33,7 +33,7 @@ export interface PartWriterTarget {
  * Writes a byte stream of unknown length to one S3 object through PartBuffers: each full buffer goes out
  * as one UploadPart (a Buffer body, so the SDK can retry it); an object that fits in one buffer is one
  * PutObject. `end()` completes the multipart upload, so the object appears at the key only whole;
- * `abort()` drops its parts. A part is sent only once full: S3 needs `MIN_PART_BYTES` in every part but
+ * `abort()` drops its parts; both free the part buffers. A part is sent only once full: S3 needs `MIN_PART_BYTES` in every part but
  * the last; `partSize` must be at least that (partSizeFor).
  *
  * Why not lib-storage's `Upload` here (it writes the outputs of workers): for a stream it concatenates
@@ -61,11 +61,11 @@ export class PartWriter {
   async end(): Promise<void> {
     if (this.buffers.partsSent === 0) {
       const body = this.buffers.pending;
-      await this.target.client.send(new PutObjectCommand({ ...this.objectParams(), Body: body, ContentLength: body.length }));
+      await this.target.client.send(new PutObjectCommand({ ...this.objectParams(), Body: body, ContentLength: body.length })).finally(() => this.buffers.dispose());
       return;
     }
     this.buffers.sendPending();
-    await this.buffers.settle();
+    await this.buffers.settle().finally(() => this.buffers.dispose());
     const Parts = [...this.parts].sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
     const { bucket: Bucket, objectKey: Key } = this.target;
     await this.target.client.send(new CompleteMultipartUploadCommand({ Bucket, Key, UploadId: await this.uploadId!, MultipartUpload: { Parts } }));
@@ -74,6 +74,7 @@ export class PartWriter {
   /** Waits for the parts in flight, then aborts the multipart upload (if one was started), so the store keeps none of its parts. */
   async abort(): Promise<void> {
     await this.buffers.settle().catch(() => undefined);
+    this.buffers.dispose();
     const UploadId = await this.uploadId?.catch(() => undefined);
     if (UploadId === undefined) return;
     await this.target.client.send(new AbortMultipartUploadCommand({ Bucket: this.target.bucket, Key: this.target.objectKey, UploadId }));

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ErrorCode, FramelogError } from '../../domain/errors.js';
+import { releaseStored } from './releasableChunks.js';
 import { PartWriter, partSizeFor } from './s3PartWriter.js';
 
 /**
@@ -44,9 +45,10 @@ export interface MeteredUpload {
 
 /**
  * Streams `source` (a request body: length unknown until it ends) to one object through a PartWriter,
- * counting and hashing the bytes as they are copied in, and fails as soon as there are more than
- * `maxBytes` (UPLOAD_TOO_LARGE). The source is read at most PART_BUFFERS parts ahead of the store. On any
- * failure the multipart upload is aborted before this rejects, so nothing is left in the store.
+ * counting and hashing the bytes as they are copied in (then freeing each chunk handed over:
+ * releasableChunks), and fails as soon as there are more than `maxBytes` (UPLOAD_TOO_LARGE). The
+ * source is read at most PART_BUFFERS parts ahead of the store. On any failure the multipart upload is
+ * aborted before this rejects, so nothing is left in the store.
  * `onSinkFailed` tells the caller that the failure is ours (the store's, or the limit), called before the
  * source is torn down, so that the caller can tell the source's own error (the client went away) apart.
  */
@@ -62,6 +64,7 @@ export async function uploadMetered(target: Omit<StreamUpload, 'body'>, source: 
       }
       hash.update(chunk);
       await writer.write(chunk);
+      releaseStored(chunk);
     }
     await writer.end();
   } catch (error) {
