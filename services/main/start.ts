@@ -5,6 +5,7 @@ import { ErrorCode, FramelogError, messageOf } from '../domain/errors.js';
 import { ensureDatabase, migrateToLatest } from '../eventstore/migrate.js';
 import { isConnectionError } from '../eventstore/pgErrors.js';
 import { createLogger } from '../logger.js';
+import { NODE_FLAGS } from './nodeFlags.js';
 import { nextRestartDelay } from './restartPolicy.js';
 
 /**
@@ -45,8 +46,8 @@ let stopping = false;
  * everything stops and `npm start` exits 2, under the refusal's own line.
  */
 function run(name: string, service: string, env: Record<string, string> = {}, previousDelayMs?: number): void {
-  // fork keeps this process's execArgv, so a tsx-run parent gives tsx-run children.
-  const child = fork(entry(service), [], { env: { ...process.env, FRAMELOG_PROCESS_NAME: name, ...env } });
+  // This process's execArgv first, so a tsx-run parent gives tsx-run children.
+  const child = fork(entry(service), [], { execArgv: [...process.execArgv, ...NODE_FLAGS], env: { ...process.env, FRAMELOG_PROCESS_NAME: name, ...env } });
   children.add(child);
   let ready = false;
   child.on('message', (message: unknown) => {

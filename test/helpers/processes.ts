@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { NODE_FLAGS } from '../../services/main/nodeFlags.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -85,11 +86,12 @@ export function startService(name: string, service: 'api' | 'worker' | 'relay', 
 }
 
 /**
- * Starts any entry point (path from the project root) with tsx, e.g. a test-only composition.
+ * Starts any entry point (path from the project root) with tsx and the services' NODE_FLAGS, e.g. a
+ * test-only composition.
  * `nodeArgs` go to node itself (e.g. --cpu-prof, which node refuses in NODE_OPTIONS).
  */
 export function startEntry(name: string, entry: string, env: Record<string, string>, nodeArgs: readonly string[] = []): ServiceProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...nodeArgs, '--import', 'tsx', entry], {
     cwd: ROOT,
     // Many workers run at once in tests: each takes any free metrics port (it logs the one it got).
     env: { ...process.env, LOG_LEVEL: 'info', METRICS_PORT: '0', ...env },
