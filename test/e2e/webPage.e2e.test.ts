@@ -200,15 +200,24 @@ describe('the web page at /', () => {
     await unknown.getByRole('alert').filter({ hasText: 'Your token was refused' }).waitFor();
     await screenshot(unknown, '8-token-unknown');
 
-    const token = await tokenFor('rita', 'uploader');
-    const page = await signedIn(token);
+    const page = await signedIn(await tokenFor('rita', 'uploader'));
     await page.getByRole('heading', { name: 'Videos' }).waitFor();
+    // Revoked while no page of it is open (an open one learns it from its socket first, below): the
+    // kept token is tried again on the next visit, and refused.
+    await page.goto('about:blank');
     await revokeToken(stack.database.db, 'rita');
-    // The kept token is tried again on the next visit, and refused.
-    await page.reload();
+    await page.goto(`${stack.apiUrl}/`);
     await page.getByRole('alert').filter({ hasText: /refused: it is unknown, revoked or expired/ }).waitFor();
     await page.getByLabel('API token').waitFor();
     expect(await page.evaluate("localStorage.getItem('framelog.token')")).toBeNull();
     await screenshot(page, '9-token-revoked');
+
+    // A page left open is told within the socket's next token check, without a reload.
+    const open = await signedIn(await tokenFor('rosa', 'uploader'));
+    await open.getByRole('heading', { name: 'Videos' }).waitFor();
+    await revokeToken(stack.database.db, 'rosa');
+    await open.getByRole('alert').filter({ hasText: /refused: it is unknown, revoked or expired/ }).waitFor();
+    await open.getByLabel('API token').waitFor();
+    expect(await open.evaluate("localStorage.getItem('framelog.token')")).toBeNull();
   });
 });
