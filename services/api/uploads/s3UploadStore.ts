@@ -4,10 +4,10 @@ import { Upload } from '@tus/utils';
 import { hashStream } from '../../media/hashFile.js';
 import { resumableKey } from '../../media/keys.js';
 import { PartBuffers } from '../../media/storage/partBuffers.js';
+import { releaseStored } from '../../media/storage/releasableChunks.js';
 import { isNotFound, s3ClientConfig, type S3Settings } from '../../media/storage/s3Client.js';
 import { abortMultipartUploads, deleteObjects } from '../../media/storage/s3Delete.js';
 import { keepWhatArrived } from './keepWhatArrived.js';
-import { releaseStored } from '../../media/storage/releasableChunks.js';
 import { RunningHashes } from './runningHashes.js';
 
 /** Preferred bytes of one part (@tus/s3-store makes them larger when 10,000 would not hold the upload). */

@@ -9,7 +9,8 @@
  * stored chunk's ArrayBuffer (`ArrayBuffer.prototype.transfer(0)`, ES2024) frees its memory at once.
  *
  * Detaching empties every view of the buffer, so only chunks marked by the code that made them are
- * freed: never a caller's buffer, and never a view of part of a larger buffer (a pool slice).
+ * freed: never a caller's buffer, and never a view of part of a larger buffer (a pool slice). Buffers a
+ * module allocated for itself (PartBuffers' part buffers) are freed the same way (freeOwned).
  */
 const releasable = new WeakSet<Uint8Array>();
 

@@ -33,8 +33,8 @@ export interface PartWriterTarget {
  * Writes a byte stream of unknown length to one S3 object through PartBuffers: each full buffer goes out
  * as one UploadPart (a Buffer body, so the SDK can retry it); an object that fits in one buffer is one
  * PutObject. `end()` completes the multipart upload, so the object appears at the key only whole;
- * `abort()` drops its parts; both free the part buffers. A part is sent only once full: S3 needs `MIN_PART_BYTES` in every part but
- * the last; `partSize` must be at least that (partSizeFor).
+ * `abort()` drops its parts; both free the part buffers. A part is sent only once full: S3 needs
+ * `MIN_PART_BYTES` in every part but the last; `partSize` must be at least that (partSizeFor).
  *
  * Why not lib-storage's `Upload` here (it writes the outputs of workers): for a stream it concatenates
  * each part into a fresh buffer, and an API receiving a 1 GB upload grew by 120-140 MB (PartBuffers).
