@@ -107,7 +107,7 @@ describe.each(['local', 's3'] as const)('on %s storage', (backend) => {
       const lengths = chunks.map((chunk) => chunk.length);
       expect(await datastore.write(Readable.from(chunks), video.id, 0)).toBe(bytes.length);
       expect(chunks.map((chunk) => chunk.length)).toEqual(lengths.map((length, i) => (i % 2 === 0 ? 0 : length)));
-      expect(Buffer.concat(chunks.filter((_, i) => i % 2 === 1))).toEqual(Buffer.concat([1, 3, 5].map((i) => bytes.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024))));
+      expect(Buffer.concat(chunks.filter((_, i) => i % 2 === 1)).equals(Buffer.concat([1, 3, 5].map((i) => bytes.subarray(i * 1024 * 1024, (i + 1) * 1024 * 1024))))).toBe(true);
       expect((await store.bytes(`resumable/${video.id}`)).equals(bytes)).toBe(true);
     });
   });

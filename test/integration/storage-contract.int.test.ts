@@ -83,7 +83,7 @@ describe.each(['local', 's3'] as const)('MediaStorage on %s', (name) => {
     const key = sourceKey(randomUUID());
     expect((await storage.writeStream(key, Readable.from(chunks), { maxBytes: bytes.length })).sizeBytes).toBe(bytes.length);
     expect(chunks.map((chunk) => chunk.length)).toEqual(lengths.map((length, i) => (i % 2 === 0 ? 0 : length)));
-    expect(Buffer.concat(chunks.filter((_, i) => i % 2 === 1))).toEqual(Buffer.concat([1, 3, 5].map((i) => bytes.subarray(i * MiB, (i + 1) * MiB))));
+    expect(Buffer.concat(chunks.filter((_, i) => i % 2 === 1)).equals(Buffer.concat([1, 3, 5].map((i) => bytes.subarray(i * MiB, (i + 1) * MiB))))).toBe(true);
     expect((await buffer((await storage.read(key))!)).equals(bytes)).toBe(true);
   });
 

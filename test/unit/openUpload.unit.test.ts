@@ -22,10 +22,11 @@ describe('openUpload', () => {
       stream.push(pushed);
       read.push((await chunks.next()).value as Buffer);
     }
-    expect(read).toEqual([whole, beforeBoundary]);
+    expect(read[0]).toBe(whole);
+    expect(read[1]!.equals(beforeBoundary)).toBe(true);
     for (const chunk of read) releaseStored(chunk);
     expect(whole.length).toBe(0);
-    expect(beforeBoundary).toEqual(Buffer.alloc(1000, 2));
-    expect(requestChunk).toEqual(Buffer.alloc(64 * 1024, 2));
+    expect(beforeBoundary.equals(Buffer.alloc(1000, 2))).toBe(true);
+    expect(requestChunk.equals(Buffer.alloc(64 * 1024, 2))).toBe(true);
   });
 });
