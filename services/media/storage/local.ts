@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, rmdir, stat as fsStat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, rmdir, stat as fsStat } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,9 +19,6 @@ import type {
   WriteStreamOptions,
   WrittenObject,
 } from './types.js';
-
-/** How much of an upload may wait in the page cache before writeStream starts writing it back. */
-const WRITEBACK_BYTES = 64 * 1024 * 1024;
 
 /**
  * MediaStorage on a local directory (MEDIA_ROOT): a key is the file at the same relative path. Output set
@@ -103,7 +100,7 @@ export class LocalDiskStorage implements MediaStorage {
       finalPath = this.localPath(key);
       tempPath = await this.tempPathFor(key);
       const file = await open(tempPath, 'wx', 0o640);
-      const metered = meterWithWriteback(file, maxBytes, () => {
+      const metered = meterUpload(maxBytes, () => {
         sinkFailed = true;
       });
       const sink = fileSink(file);
@@ -112,8 +109,9 @@ export class LocalDiskStorage implements MediaStorage {
         sinkFailed = true;
       });
       // pipeline propagates backpressure, so memory stays bounded whatever the upload size. The sink
-      // fsyncs before it closes, and pipeline settles only after that close: the bytes are durable
-      // before they become visible at the key, so a crash never leaves a truncated upload there.
+      // writes back as the bytes arrive and fsyncs before it closes, and pipeline settles only after that
+      // close: the bytes are durable before they become visible at the key, so a crash never leaves a
+      // truncated upload there.
       await pipeline(source, metered.meter, sink);
       const written = metered.written();
       if (written.sizeBytes === 0) throw new FramelogError(ErrorCode.UPLOAD_EMPTY, 'The upload is empty; send a video file.');
@@ -168,17 +166,13 @@ export class LocalDiskStorage implements MediaStorage {
 }
 
 /**
- * A pass-through that counts and hashes what is written to `file` and refuses more than `maxBytes`
+ * A pass-through that counts and hashes what is written and refuses more than `maxBytes`
  * (UPLOAD_TOO_LARGE; failing the transform makes pipeline destroy the source, so reading stops at once).
- * Every WRITEBACK_BYTES the data written so far goes to disk while the rest still arrives, so the final
- * fsync has little left to do (measured: ~0.1 s instead of ~0.7 s after the last byte of a GB). The write
- * stream owns `file`, and closing a FileHandle waits for a datasync in flight. `onFailure` runs when it
- * fails, before the pipeline tears the source down.
+ * `onFailure` runs when it fails, before the pipeline tears the source down.
  */
-function meterWithWriteback(file: FileHandle, maxBytes: number, onFailure: () => void): { meter: Transform; written(): WrittenObject } {
+function meterUpload(maxBytes: number, onFailure: () => void): { meter: Transform; written(): WrittenObject } {
   const hash = createHash('sha256');
   let sizeBytes = 0;
-  const writeback = periodicWriteback(file);
   const meter = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       sizeBytes += chunk.length;
@@ -188,41 +182,10 @@ function meterWithWriteback(file: FileHandle, maxBytes: number, onFailure: () =>
         return;
       }
       hash.update(chunk);
-      writeback.wrote(chunk.length);
       callback(null, chunk);
-    },
-    flush(callback) {
-      writeback.done().then(
-        () => callback(),
-        (error: unknown) => {
-          onFailure();
-          callback(error as Error);
-        },
-      );
     },
   });
   return { meter, written: () => ({ sizeBytes, sha256: hash.digest('hex') }) };
-}
-
-/**
- * Write-back of `file` while it is being written: every WRITEBACK_BYTES reported through `wrote`, the data
- * written so far starts going to disk (datasync) while the rest still arrives, so the final fsync has little
- * left. `done()` settles (or rejects) after the last datasync started.
- */
-export function periodicWriteback(file: FileHandle): { wrote(bytes: number): void; done(): Promise<void> } {
-  let sinceWriteback = 0;
-  let writeback: Promise<void> = Promise.resolve();
-  return {
-    wrote(bytes) {
-      sinceWriteback += bytes;
-      if (sinceWriteback < WRITEBACK_BYTES) return;
-      sinceWriteback = 0;
-      writeback = writeback.then(() => file.datasync());
-      // Awaited through done(); a pipeline that fails first must not leave it unhandled.
-      writeback.catch(() => undefined);
-    },
-    done: () => writeback,
-  };
 }
 
 /**
